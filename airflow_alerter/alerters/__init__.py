@@ -1,0 +1,1 @@
+"""Flavors: the core. Nothing under this package imports Airflow."""

@@ -1,0 +1,224 @@
+"""The alerter contract every flavor implements; free of Airflow so flavors can be used anywhere.
+
+A custom flavor is three steps, as in ZenML: subclass :class:`BaseAlerter`, set ``FLAVOR``,
+implement ``post()`` (and ``ask()`` if the channel can carry an answer). Built-in flavors
+implement :meth:`BaseAlerter.deliver` instead, which raises with a reason rather than returning
+False, so the operator can report *why* a message was not delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from airflow_alerter.models import (
+    AlerterMessage,
+    AskResult,
+    AskStatus,
+    BaseAlerterParameters,
+    QuestionHandle,
+)
+
+log = logging.getLogger(__name__)
+
+
+class AlerterError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class AlerterConfigError(AlerterError, ValueError):
+    """A connection, setting or parameter is missing or invalid; the message names the field."""
+
+
+class AlerterDeliveryError(AlerterError):
+    """A message could not be delivered; the message says why (never with a secret in it)."""
+
+
+class AskNotSupported(AlerterError, NotImplementedError):
+    """The flavor can post but cannot carry an answer back."""
+
+    def __init__(self, flavor: str) -> None:
+        from airflow_alerter.registry import flavors_that_can_ask
+
+        can_ask = ", ".join(flavors_that_can_ask()) or "none installed"
+        super().__init__(
+            f"The {flavor!r} alerter flavor cannot ask questions (post only). "
+            f"Flavors that can ask: {can_ask}."
+        )
+
+
+class AnyConfig(BaseModel):
+    """Config of a custom flavor that declares no model of its own: every key is kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class NoSettings(BaseModel):
+    """Per-task settings of a flavor that has none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class ConnectionFields:
+    """An Airflow connection reduced to plain values, so the core never imports Airflow."""
+
+    conn_id: str
+    conn_type: str
+    host: str | None = None
+    port: int | None = None
+    login: str | None = None
+    password: str | None = None
+    schema: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def config_error(err: ValidationError, where: str) -> AlerterConfigError:
+    """Turn a pydantic error into one naming each bad field, without echoing the input (it may be a secret)."""
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']) or 'value'}: {item['msg']}" for item in err.errors()
+    )
+    return AlerterConfigError(f"Invalid {where}: {problems}")
+
+
+def validate_model(model: type[BaseModel], data: Any, where: str) -> Any:
+    """``model.model_validate`` with errors that name the field and never contain the input."""
+    if isinstance(data, model):
+        return data
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as err:
+        raise config_error(err, where) from None
+
+
+class BaseAlerter:
+    """Post messages and ask yes/no questions on one channel.
+
+    ``Config`` holds what a connection provides (servers, secrets, defaults), ``Settings`` what a
+    task may override, ``Parameters`` what one call may override. Precedence, as in ZenML:
+    parameters > settings > config.
+    """
+
+    FLAVOR: ClassVar[str]
+    Config: ClassVar[type[BaseModel]] = AnyConfig
+    Settings: ClassVar[type[BaseModel]] = NoSettings
+    Parameters: ClassVar[type[BaseAlerterParameters]] = BaseAlerterParameters
+    DEFAULT_POLL_INTERVAL: ClassVar[float] = 30.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "FLAVOR" in cls.__dict__ and cls.post is BaseAlerter.post and cls.deliver is BaseAlerter.deliver:
+            raise TypeError(f"Alerter flavor {cls.FLAVOR!r} ({cls.__qualname__}) must implement post() or deliver()")
+
+    def __init__(self, config: BaseModel | Mapping[str, Any] | None = None, settings: Any = None) -> None:
+        self.config: Any = validate_model(self.Config, config, f"{self.FLAVOR} alerter config")
+        self.settings: Any = validate_model(self.Settings, settings, f"{self.FLAVOR} alerter settings")
+
+    @classmethod
+    def config_from_connection(cls, conn: ConnectionFields) -> dict[str, Any]:
+        """Map an Airflow connection onto ``Config`` fields; flavors with their own conn types override this.
+
+        The default reads the extras, then fills ``host``/``port``/``login``/``password``/``schema``
+        into fields of the same name when the model declares them.
+        """
+        data: dict[str, Any] = {key: value for key, value in conn.extra.items() if key != "flavor"}
+        declared = set(getattr(cls.Config, "model_fields", {}))
+        allows_extra = cls.Config.model_config.get("extra") == "allow"
+        for name in ("host", "port", "login", "password", "schema"):
+            value = getattr(conn, name)
+            if value not in (None, "") and (name in declared or allows_extra):
+                data.setdefault(name, value)
+        return data
+
+    @classmethod
+    def can_ask(cls) -> bool:
+        return cls.ask is not BaseAlerter.ask or cls.send_question is not BaseAlerter.send_question
+
+    def resolve(self, name: str, params: BaseModel | None = None) -> Any:
+        """The value of ``name`` by precedence: per-call params > task settings > connection config."""
+        for source in (params, self.settings, self.config):
+            value = getattr(source, name, None)
+            if value is not None:
+                return value
+        return None
+
+    def coerce_params(self, params: BaseAlerterParameters | Mapping[str, Any] | None) -> Any:
+        """Accept the flavor's Parameters model, a plain dict, or None."""
+        if params is None:
+            return None
+        return validate_model(self.Parameters, params, f"{self.FLAVOR} alerter parameters")
+
+    # --- posting ---------------------------------------------------------------------------------
+
+    def post(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> bool:
+        """Send ``message``; True when delivered, False (with a logged reason) when not."""
+        try:
+            self.deliver(message, params)
+        except AlerterDeliveryError as err:
+            log.warning("%s alert was not delivered: %s", self.FLAVOR, err)
+            return False
+        return True
+
+    def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
+        """Send ``message`` or raise :class:`AlerterDeliveryError` saying why."""
+        if not self.post(message, params):
+            raise AlerterDeliveryError(f"the {self.FLAVOR} alerter's post() returned False")
+
+    # --- asking ----------------------------------------------------------------------------------
+
+    def send_question(
+        self, question: str | AlerterMessage, params: BaseAlerterParameters | None = None
+    ) -> QuestionHandle:
+        """Post ``question`` once and return a handle to find its answer later."""
+        raise AskNotSupported(self.FLAVOR)
+
+    def check_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
+        """Look once (one API call where the channel allows) for a valid answer."""
+        raise AskNotSupported(self.FLAVOR)
+
+    async def acheck_answer(
+        self, handle: QuestionHandle, params: BaseAlerterParameters | None = None
+    ) -> AskResult:
+        """Async :meth:`check_answer` for triggers; flavors with an async client override it."""
+        return await asyncio.to_thread(self.check_answer, handle, params)
+
+    def conclude(self, handle: QuestionHandle, result: AskResult) -> None:
+        """Show the outcome next to the question (thread reply, edited question); best effort."""
+
+    def ask(
+        self,
+        question: str | AlerterMessage,
+        params: BaseAlerterParameters | None = None,
+        *,
+        timeout: float = 3600.0,
+        poll_interval: float | None = None,
+    ) -> bool:
+        """Post ``question`` and block until it is answered or ``timeout`` seconds pass (ZenML parity)."""
+        return self.ask_for_result(question, params, timeout=timeout, poll_interval=poll_interval).approved
+
+    def ask_for_result(
+        self,
+        question: str | AlerterMessage,
+        params: BaseAlerterParameters | None = None,
+        *,
+        timeout: float = 3600.0,
+        poll_interval: float | None = None,
+    ) -> AskResult:
+        """Like :meth:`ask`, returning the whole :class:`AskResult` (who answered, when, what)."""
+        interval = poll_interval if poll_interval is not None else self.DEFAULT_POLL_INTERVAL
+        handle = self.send_question(question, params)
+        deadline = time.monotonic() + timeout
+        while not (result := self.check_answer(handle, params)).is_final:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                result = AskResult(status=AskStatus.TIMED_OUT, reason=f"no answer within {timeout:g}s")
+                break
+            time.sleep(min(interval, remaining))
+        self.conclude(handle, result)
+        return result

@@ -1,0 +1,49 @@
+"""One retry policy object used by every network send, in the spirit of slack_sdk's retry handlers.
+
+Callers describe *which* failures are transient (and how long the server asked us to wait); the
+policy owns the loop, the exponential backoff and the bound on attempts, so no flavor grows its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Classifies an error: ``None`` means permanent (do not retry); a number means transient, and is
+#: the least delay in seconds the server asked for (0 when it did not say, e.g. no Retry-After).
+Classifier = Callable[[BaseException], "float | None"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Up to ``attempts`` tries, waiting ``backoff * 2**n`` seconds (capped) between them."""
+
+    attempts: int = 3
+    backoff: float = 1.0
+    max_backoff: float = 30.0
+
+    def delay_before(self, retry_number: int, server_hint: float) -> float:
+        """Seconds to wait before retry ``retry_number`` (1-based): our backoff, or longer if the server asks."""
+        return max(min(self.backoff * 2 ** (retry_number - 1), self.max_backoff), server_hint)
+
+    def call(self, action: Callable[[], T], classify: Classifier, what: str) -> T:
+        """Run ``action``, retrying transient failures; the last error propagates unchanged."""
+        for attempt in range(1, max(self.attempts, 1) + 1):
+            try:
+                return action()
+            except Exception as err:
+                hint = classify(err)
+                if hint is None or attempt >= self.attempts:
+                    raise
+                delay = self.delay_before(attempt, hint)
+                log.info("%s failed (attempt %d/%d: %s); retrying in %.1fs", what, attempt, self.attempts,
+                         type(err).__name__, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable: the loop returns or raises")

@@ -1,0 +1,359 @@
+"""The ``smtp_email`` flavor: ZenML's SMTP Email Alerter, rebuilt on the standard library.
+
+Every email is ``multipart/alternative`` with a plain-text part (always) and an HTML part (when
+``include_html``), built with :class:`email.message.EmailMessage`. User text is HTML-escaped by
+the jinja2 templates; a caller's own ``html_body`` is the one explicit way to send trusted HTML.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from airflow_alerter.alerters.base import (
+    AlerterConfigError,
+    AlerterDeliveryError,
+    BaseAlerter,
+    ConnectionFields,
+)
+from airflow_alerter.alerters.retry import RetryPolicy
+from airflow_alerter.models import AlerterMessage, BaseAlerterParameters
+from airflow_alerter.validation import email_address, email_address_list, reject_control_chars
+
+if TYPE_CHECKING:
+    import smtplib
+    from email.message import EmailMessage
+
+    import jinja2
+
+log = logging.getLogger(__name__)
+
+Security = Literal["starttls", "ssl", "none"]
+DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
+MAX_SUBJECT_LENGTH = 200
+#: Metadata keys the email lays out in blocks of their own rather than in the details table.
+BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind"})
+ACCENTS = {"failure": "#de350b", "retry": "#ff991f", "success": "#00875a"}
+DEFAULT_ACCENT = "#0052cc"
+
+
+def _recipients(field: str) -> Any:
+    """A validator turning one address, a comma-separated string or a list into a list of addresses."""
+
+    def validate(cls: type[BaseModel], value: Any) -> list[str] | None:
+        return None if value is None else email_address_list(value, field)
+
+    return field_validator(field, mode="before")(classmethod(validate))  # type: ignore[arg-type]
+
+
+class SMTPEmailAlerterPayload(BaseModel):
+    """Where an alert comes from: ZenML's pipeline/step/stack names plus Airflow's run coordinates."""
+
+    pipeline_name: str | None = None
+    step_name: str | None = None
+    stack_name: str | None = None
+    dag_id: str | None = None
+    task_id: str | None = None
+    run_id: str | None = None
+    map_index: int | None = None
+    try_number: int | None = None
+    logical_date: str | None = None
+    log_url: str | None = None
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> SMTPEmailAlerterPayload:
+        known = {name: metadata[name] for name in cls.model_fields if metadata.get(name) not in (None, "")}
+        if "logical_date" in known:
+            known["logical_date"] = str(known["logical_date"])
+        return cls.model_validate(known)
+
+    def facts(self) -> list[tuple[str, str]]:
+        labels = {"map_index": "Map index", "dag_id": "DAG", "task_id": "Task", "run_id": "Run"}
+        return [
+            (labels.get(name, name.replace("_", " ").capitalize()), str(value))
+            for name, value in self.model_dump(exclude={"log_url"}).items()
+            if value is not None and not (name == "map_index" and value < 0)
+        ]
+
+
+class SMTPEmailAlerterConfig(BaseModel):
+    """What an Airflow connection provides: server, credentials and defaults for every email."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    smtp_server: str
+    smtp_port: int | None = Field(default=None, description="587 for starttls, 465 for ssl, 25 for none")
+    sender_email: str
+    username: str | None = Field(default=None, description="SMTP login; defaults to sender_email")
+    password: SecretStr | None = None
+    recipient_email: list[str] = Field(default_factory=list)
+    security: Security = "starttls"
+    timeout: float = Field(default=30.0, gt=0)
+    retry_limit: int = Field(default=3, ge=1, description="attempts for transient failures")
+    retry_backoff: float = Field(default=1.0, ge=0)
+    subject_prefix: str = "[Airflow]"
+    include_html: bool = True
+    ssl_verify: bool = True
+    ssl_ca_file: str | None = Field(default=None, description="CA bundle to trust, e.g. a private mail relay's")
+
+    _check_recipients = _recipients("recipient_email")
+
+    @field_validator("sender_email")
+    @classmethod
+    def _sender_is_address(cls, value: str) -> str:
+        return email_address(value, "sender_email")
+
+    @field_validator("subject_prefix", "smtp_server", "username")
+    @classmethod
+    def _one_line(cls, value: str | None, info: Any) -> str | None:
+        return None if value is None else reject_control_chars(value, info.field_name)
+
+    @property
+    def port(self) -> int:
+        return self.smtp_port or DEFAULT_PORTS[self.security]
+
+
+class SMTPEmailAlerterSettings(BaseModel):
+    """Per-task overrides (ZenML's ``SMTPEmailAlerterSettings``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipient_email: list[str] | None = None
+    subject_prefix: str | None = None
+    include_html: bool | None = None
+
+    _check_recipients = _recipients("recipient_email")
+
+    @field_validator("subject_prefix")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return None if value is None else reject_control_chars(value, "subject_prefix")
+
+
+class SMTPEmailAlerterParameters(BaseAlerterParameters):
+    """Per-call overrides; ``html_body`` is trusted HTML sent as given."""
+
+    recipient_email: list[str] | None = None
+    subject: str | None = None
+    html_body: str | None = None
+    payload: SMTPEmailAlerterPayload | None = None
+    cc: list[str] | None = None
+    bcc: list[str] | None = None
+
+    _check_recipients = _recipients("recipient_email")
+    _check_cc = _recipients("cc")
+    _check_bcc = _recipients("bcc")
+
+    @field_validator("subject")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return None if value is None else reject_control_chars(value, "subject")
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("airflow_alerter", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _classify_smtp_error(err: BaseException) -> float | None:
+    """Transient (retry) for dropped or refused connections and 4xx replies; permanent for 5xx and TLS."""
+    import smtplib
+    import ssl
+
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in err.recipients.values()]
+        return 0.0 if codes and all(400 <= code < 500 for code in codes) else None
+    if isinstance(err, smtplib.SMTPResponseException):
+        return 0.0 if 400 <= err.smtp_code < 500 else None
+    if isinstance(err, smtplib.SMTPServerDisconnected):
+        return 0.0
+    if isinstance(err, ssl.SSLError):
+        return None
+    if isinstance(err, OSError):
+        return 0.0
+    return None
+
+
+class SMTPEmailAlerter(BaseAlerter):
+    """Send alerts as email through any SMTP server (STARTTLS, implicit TLS or plain; AUTH optional)."""
+
+    FLAVOR: ClassVar[str] = "smtp_email"
+    Config = SMTPEmailAlerterConfig
+    Settings = SMTPEmailAlerterSettings
+    Parameters = SMTPEmailAlerterParameters
+
+    config: SMTPEmailAlerterConfig
+    settings: SMTPEmailAlerterSettings
+
+    @classmethod
+    def config_from_connection(cls, conn: ConnectionFields) -> dict[str, Any]:
+        """Read an Airflow ``smtp`` connection with the smtp provider's meaning, or an ``alerter`` one.
+
+        Airflow's ``disable_ssl``/``disable_tls`` extras map onto ``security``: implicit TLS unless
+        ``disable_ssl``; then STARTTLS unless ``disable_tls``. Our own field names win when present.
+        """
+        extra = dict(conn.extra)
+        data: dict[str, Any] = {
+            key: extra.pop(key) for key in list(extra) if key in cls.Config.model_fields
+        }
+        if "security" not in data and ("disable_ssl" in extra or conn.conn_type in {"smtp", "email"}):
+            no_ssl, no_tls = _truthy(extra.get("disable_ssl", False)), _truthy(extra.get("disable_tls", False))
+            data["security"] = ("none" if no_tls else "starttls") if no_ssl else "ssl"
+        from_email = extra.get("from_email") or (conn.login if conn.login and "@" in conn.login else None)
+        defaults = {"smtp_server": conn.host, "smtp_port": conn.port, "username": conn.login or None,
+                    "password": conn.password or None, "sender_email": from_email,
+                    "recipient_email": extra.get("to")}
+        data.update({key: value for key, value in defaults.items() if key not in data and value is not None})
+        return data
+
+    # --- building the email --------------------------------------------------------------------
+
+    def recipients(self, params: SMTPEmailAlerterParameters | None) -> list[str]:
+        to: list[str] = self.resolve("recipient_email", params) or []
+        if not to:
+            raise AlerterConfigError(
+                "recipient_email: no recipient configured (set it in the connection, the task settings "
+                "or the call's parameters)"
+            )
+        return to
+
+    def subject(self, message: AlerterMessage, params: SMTPEmailAlerterParameters | None) -> str:
+        if params is not None and params.subject:
+            subject = params.subject
+        else:
+            headline = message.title or next(iter(message.body.strip().splitlines()), "Airflow alert")
+            subject = f"{self.resolve('subject_prefix', params) or ''} {headline}".strip()
+        subject = reject_control_chars(subject, "subject")
+        return subject if len(subject) <= MAX_SUBJECT_LENGTH else subject[: MAX_SUBJECT_LENGTH - 1] + "…"
+
+    def template_context(self, message: AlerterMessage, params: SMTPEmailAlerterParameters | None) -> dict[str, Any]:
+        payload = (params.payload if params is not None and params.payload else None) or (
+            SMTPEmailAlerterPayload.from_metadata(message.metadata)
+        )
+        reserved = BLOCK_KEYS | set(SMTPEmailAlerterPayload.model_fields)
+        extra_facts = [(key, str(value)) for key, value in message.metadata.items()
+                       if key not in reserved and value not in (None, "")]
+        metadata = message.metadata
+        return {
+            "title": message.title or self.subject(message, params),
+            "subject": self.subject(message, params),
+            "body": message.body,
+            "facts": payload.facts() + extra_facts,
+            "exception": metadata.get("exception"),
+            "traceback": metadata.get("traceback"),
+            "log_url": payload.log_url or metadata.get("log_url"),
+            "accent": ACCENTS.get(str(metadata.get("kind")), DEFAULT_ACCENT),
+            "sent_from": payload.dag_id and f"DAG {payload.dag_id}",
+        }
+
+    def build_email(
+        self, message: str | AlerterMessage, params: SMTPEmailAlerterParameters | Mapping[str, Any] | None = None
+    ) -> EmailMessage:
+        """The complete email for ``message``: what :meth:`deliver` sends, usable for previews."""
+        from email.message import EmailMessage
+        from email.utils import formatdate, make_msgid
+
+        message = AlerterMessage.coerce(message)
+        call_params: SMTPEmailAlerterParameters | None = self.coerce_params(params)
+        context = self.template_context(message, call_params)
+        email = EmailMessage()
+        email["Subject"] = context["subject"]
+        email["From"] = self.config.sender_email
+        email["To"] = ", ".join(self.recipients(call_params))
+        if call_params is not None and call_params.cc:
+            email["Cc"] = ", ".join(call_params.cc)
+        email["Date"] = formatdate(localtime=True)
+        email["Message-ID"] = make_msgid(domain=self.config.sender_email.rpartition("@")[2])
+        email.set_content(_templates().get_template("email/alert.txt").render(context))
+        html_body = call_params.html_body if call_params is not None else None
+        if html_body is not None or self.resolve("include_html", call_params):
+            email.add_alternative(html_body or _templates().get_template("email/alert.html").render(context),
+                                  subtype="html")
+        return email
+
+    # --- sending ---------------------------------------------------------------------------------
+
+    def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
+        call_params: SMTPEmailAlerterParameters | None = self.coerce_params(params)
+        email = self.build_email(message, call_params)
+        copies = [*(call_params.cc or []), *(call_params.bcc or [])] if call_params else []
+        self.send(email, [*self.recipients(call_params), *copies])
+
+    def send(self, email: EmailMessage, envelope_recipients: Iterable[str]) -> None:
+        """Send a built email, retrying transient failures; raise AlerterDeliveryError saying why."""
+        import smtplib
+
+        to = list(dict.fromkeys(envelope_recipients))
+        where = f"{self.config.smtp_server}:{self.config.port}"
+        policy = RetryPolicy(attempts=self.config.retry_limit, backoff=self.config.retry_backoff)
+        try:
+            refused = policy.call(lambda: self._send_once(email, to), _classify_smtp_error, f"SMTP send via {where}")
+        except smtplib.SMTPAuthenticationError as err:
+            raise AlerterDeliveryError(
+                f"SMTP server {where} refused the login of {self._login()!r} "
+                f"({err.smtp_code}): check the connection's login and password"
+            ) from err
+        except (smtplib.SMTPException, OSError) as err:
+            raise AlerterDeliveryError(f"could not send email via {where}: {_describe(err)}") from err
+        if refused:
+            log.warning("SMTP server %s refused some recipients: %s", where, ", ".join(sorted(refused)))
+
+    def _login(self) -> str:
+        return self.config.username or self.config.sender_email
+
+    def _ssl_context(self) -> Any:
+        import ssl
+
+        context = ssl.create_default_context(cafile=self.config.ssl_ca_file)
+        if not self.config.ssl_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _open(self) -> smtplib.SMTP:
+        import smtplib
+
+        config = self.config
+        if config.security == "ssl":
+            return smtplib.SMTP_SSL(config.smtp_server, config.port, timeout=config.timeout,
+                                    context=self._ssl_context())
+        client = smtplib.SMTP(config.smtp_server, config.port, timeout=config.timeout)
+        if config.security == "starttls":
+            client.starttls(context=self._ssl_context())
+        return client
+
+    def _send_once(self, email: EmailMessage, to: list[str]) -> dict[str, Any]:
+        with self._open() as client:
+            if self.config.password is not None:
+                client.login(self._login(), self.config.password.get_secret_value())
+            return client.send_message(email, from_addr=self.config.sender_email, to_addrs=to)
+
+
+def _describe(err: BaseException) -> str:
+    """A one-line reason from an SMTP or socket error (these never carry our password)."""
+    import smtplib
+
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        return "all recipients were refused: " + ", ".join(
+            f"{address} ({code})" for address, (code, _) in err.recipients.items()
+        )
+    if isinstance(err, smtplib.SMTPResponseException):
+        reply = err.smtp_error.decode(errors="replace") if isinstance(err.smtp_error, bytes) else str(err.smtp_error)
+        return f"server replied {err.smtp_code} {reply}"
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__

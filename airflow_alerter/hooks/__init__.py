@@ -1,0 +1,1 @@
+"""Airflow hooks: connection -> configured alerter."""

@@ -1,0 +1,103 @@
+"""AlerterHook: the one place that reads an Airflow connection and turns it into a configured alerter.
+
+Existing connections work unchanged: an ``smtp`` connection becomes the ``smtp_email`` flavor, a
+``slack`` one the ``slack`` flavor, and so on (``registry.CONN_TYPE_FLAVORS``). Our own ``alerter``
+type names any registered flavor, custom ones included, in its extra ``flavor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseHook
+from pydantic import BaseModel, SecretStr
+
+from airflow_alerter.alerters.base import AlerterConfigError, BaseAlerter, ConnectionFields
+from airflow_alerter.registry import CONN_TYPE_FLAVORS, UnknownFlavorError, get_flavor
+
+
+def _strip_provider_prefix(extra: Mapping[str, Any], conn_type: str) -> dict[str, Any]:
+    """Older Airflow UIs saved extras as ``extra__<conn_type>__<name>``; accept both spellings."""
+    prefix = f"extra__{conn_type}__"
+    plain = {key: value for key, value in extra.items() if not key.startswith(prefix)}
+    prefixed = {key[len(prefix):]: value for key, value in extra.items() if key.startswith(prefix)}
+    return {**prefixed, **plain}
+
+
+def _mask_secrets(config: BaseModel) -> None:
+    """Register every secret field's value with Airflow's masker, so task logs show *** for it."""
+    from airflow.sdk.log import mask_secret
+
+    for name, value in config:
+        if isinstance(value, SecretStr) and value.get_secret_value():
+            mask_secret(value.get_secret_value(), name)
+
+
+class AlerterHook(BaseHook):
+    """Build the alerter a connection describes.
+
+    :param alerter_conn_id: an ``alerter`` connection, or an ``smtp``/``slack``/``slackwebhook``/
+        ``discord`` connection used as it is.
+    :param settings: per-task settings of the flavor (e.g. ``{"recipient_email": [...]}``), which
+        override the connection's defaults.
+    """
+
+    conn_name_attr = "alerter_conn_id"
+    default_conn_name = "alerter_default"
+    conn_type = "alerter"
+    hook_name = "Alerter"
+
+    def __init__(
+        self, alerter_conn_id: str = default_conn_name, settings: Mapping[str, Any] | BaseModel | None = None
+    ) -> None:
+        super().__init__()
+        self.alerter_conn_id = alerter_conn_id
+        self.settings = settings
+
+    @cached_property
+    def connection_fields(self) -> ConnectionFields:
+        conn = self.get_connection(self.alerter_conn_id)
+        conn_type = conn.conn_type or ""
+        return ConnectionFields(
+            conn_id=self.alerter_conn_id,
+            conn_type=conn_type,
+            host=conn.host or None,
+            port=conn.port,
+            login=conn.login or None,
+            password=conn.password or None,
+            schema=conn.schema or None,
+            extra=_strip_provider_prefix(conn.extra_dejson, conn_type),
+        )
+
+    @cached_property
+    def flavor(self) -> type[BaseAlerter]:
+        fields = self.connection_fields
+        name = fields.extra.get("flavor") if fields.conn_type == self.conn_type else CONN_TYPE_FLAVORS.get(
+            fields.conn_type
+        )
+        if not name:
+            raise AlerterConfigError(
+                f"Connection {self.alerter_conn_id!r} of type {fields.conn_type!r} cannot be used as an alerter: "
+                f"use one of the types {', '.join(sorted(CONN_TYPE_FLAVORS))}, or type 'alerter' with an extra "
+                f"'flavor'"
+            )
+        try:
+            return get_flavor(str(name))
+        except UnknownFlavorError as err:
+            raise AlerterConfigError(f"Connection {self.alerter_conn_id!r}: {err}") from None
+
+    def get_alerter(self) -> BaseAlerter:
+        """A configured alerter; config errors name the connection and the field, never a secret."""
+        flavor = self.flavor
+        data = flavor.config_from_connection(self.connection_fields)
+        try:
+            alerter = flavor(data, self.settings)
+        except AlerterConfigError as err:
+            raise AlerterConfigError(f"Connection {self.alerter_conn_id!r}: {err}") from None
+        _mask_secrets(alerter.config)
+        return alerter
+
+    def get_conn(self) -> BaseAlerter:
+        return self.get_alerter()

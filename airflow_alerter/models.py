@@ -1,0 +1,97 @@
+"""Flavor-neutral data models: what is said (messages), what is asked and what came back.
+
+Everything here is plain pydantic v2 and JSON-serializable, because these objects cross process
+boundaries in Airflow: XCom, a trigger's ``serialize()``, an Airflow Variable.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from airflow_alerter.validation import reject_control_chars
+
+
+class AlerterMessage(BaseModel):
+    """A message any flavor can render: a short title, a body, and structured facts.
+
+    ``metadata`` carries facts a flavor may lay out richly (an email table, Slack fields), such as
+    ``dag_id`` or ``log_url``. Keys a flavor does not know are shown as plain "key: value" pairs.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str = ""
+    body: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("title")
+    @classmethod
+    def _title_is_one_line(cls, value: str) -> str:
+        return reject_control_chars(value, "title")
+
+    @classmethod
+    def coerce(cls, message: str | AlerterMessage) -> AlerterMessage:
+        """Accept a bare string where ZenML accepts one: it becomes the body."""
+        return message if isinstance(message, AlerterMessage) else cls(body=str(message))
+
+    def as_text(self) -> str:
+        """A plain-text rendering every channel can show, used as the fallback part."""
+        lines = [self.title] if self.title else []
+        if self.body:
+            lines += ["", self.body] if lines else [self.body]
+        facts = [f"{key}: {value}" for key, value in self.metadata.items() if value not in (None, "")]
+        if facts:
+            lines += ["", *facts]
+        return "\n".join(lines)
+
+
+class BaseAlerterParameters(BaseModel):
+    """Per-call parameters (ZenML's ``BaseAlerterStepParameters``); flavors extend it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AskStatus(str, Enum):
+    """Where a question stands. Only ``approved`` makes ``ask()`` return True."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PENDING = "pending"
+    TIMED_OUT = "timed_out"
+    ERROR = "error"
+
+
+class AskResult(BaseModel):
+    """The outcome of one answer check; what the ask sensor pushes to XCom."""
+
+    status: AskStatus
+    responder: str | None = None
+    answered_at: float | None = None
+    text: str | None = None
+    reason: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status is not AskStatus.PENDING
+
+    @property
+    def approved(self) -> bool:
+        return self.status is AskStatus.APPROVED
+
+
+class QuestionHandle(BaseModel):
+    """Enough to find a posted question again, from any process, after any restart.
+
+    Deliberately small and free of secrets: it is stored in an Airflow Variable and in a
+    trigger's serialized kwargs, both of which are readable by other users.
+    """
+
+    flavor: str
+    channel: str
+    message_id: str
+    posted_at: float = Field(default_factory=time.time)
+    extra: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Airflow notifiers and the callback factories built on them."""

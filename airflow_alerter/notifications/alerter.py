@@ -1,0 +1,218 @@
+"""AlerterNotifier and the one-line callback factories built on it.
+
+Airflow 3 calls a task's ``on_failure_callback`` only when the task has failed for good (after the
+last retry, or at once on ``AirflowFailException``); a try that will be retried calls
+``on_retry_callback`` instead. So ``alerter_failure_callback`` alerts once per failed task by
+construction, and ``alerter_retry_callback`` is there for those who want each retry.
+
+A callback must never be the reason a DAG misbehaves: whatever goes wrong while alerting (a
+missing connection, a server down, a bad template) is logged as a warning naming the connection,
+the flavor and the reason, and the task's state is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from airflow.sdk import BaseNotifier
+from pydantic import BaseModel
+
+from airflow_alerter.models import AlerterMessage, BaseAlerterParameters
+
+log = logging.getLogger(__name__)
+
+AlertKind = Literal["failure", "success", "retry", "info"]
+
+TITLES: dict[str, str] = {
+    "failure": "Task Failure Alert",
+    "success": "Task Success Notification",
+    "retry": "Task Retry Alert",
+    "info": "Airflow Notification",
+}
+DAG_TITLES: dict[str, str] = {
+    "failure": "DAG Run Failure Alert",
+    "success": "DAG Run Success Notification",
+}
+TRACEBACK_LINES = 30
+
+
+def _trimmed_traceback(error: BaseException, lines: int) -> str:
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip()
+    kept = text.splitlines()[-lines:]
+    return "\n".join(kept)
+
+
+def _describe_error(error: Any) -> str | None:
+    if error is None:
+        return None
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return str(error)
+
+
+def task_alert_message(
+    context: Mapping[str, Any], kind: AlertKind, *, title: str | None = None, body: str | None = None,
+    traceback_lines: int = TRACEBACK_LINES,
+) -> AlerterMessage:
+    """Describe what happened from an Airflow callback context, task-level or DAG-level."""
+    ti = context.get("ti") or context.get("task_instance")
+    dag_run = context.get("dag_run")
+    dag = context.get("dag")
+    dag_id = getattr(ti, "dag_id", None) or getattr(dag, "dag_id", None) or getattr(dag_run, "dag_id", None)
+    run_id = getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None) or context.get("run_id")
+    task_level = ti is not None and "task_list" not in context and context.get("reason") is None
+    error = context.get("exception")
+    metadata: dict[str, Any] = {
+        "kind": kind,
+        "dag_id": dag_id,
+        "task_id": getattr(ti, "task_id", None) if task_level else None,
+        "run_id": run_id,
+        "map_index": getattr(ti, "map_index", None) if task_level else None,
+        "try_number": getattr(ti, "try_number", None) if task_level else None,
+        "logical_date": context.get("logical_date") or getattr(dag_run, "logical_date", None),
+        "log_url": _log_url(ti) if task_level else None,
+        "exception": _describe_error(error) or (context.get("reason") if kind == "failure" else None),
+        "traceback": _trimmed_traceback(error, traceback_lines) if isinstance(error, BaseException) else None,
+    }
+    default_title = TITLES[kind] if task_level else DAG_TITLES.get(kind, TITLES[kind])
+    return AlerterMessage(
+        title=title or default_title,
+        body=body if body is not None else _default_body(kind, metadata, task_level),
+        metadata={key: value for key, value in metadata.items() if value is not None},
+    )
+
+
+def _log_url(ti: Any) -> str | None:
+    try:
+        return str(ti.log_url)
+    except Exception:  # log_url needs the api-server's base_url; its absence must not cost the alert
+        return None
+
+
+def _default_body(kind: str, facts: Mapping[str, Any], task_level: bool) -> str:
+    verbs = {"failure": "failed", "success": "succeeded", "retry": "failed and will be retried", "info": "reported"}
+    subject = f"Task {facts['task_id']} in DAG {facts['dag_id']}" if task_level else f"DAG {facts['dag_id']}"
+    text = f"{subject} {verbs[kind]} (run {facts['run_id']}"
+    text += f", try {facts['try_number']})." if task_level and facts.get("try_number") else ")."
+    return text
+
+
+class AlerterNotifier(BaseNotifier):
+    """Send a task or DAG-run alert through any alerter connection; never raises into Airflow.
+
+    :param alerter_conn_id: the connection to send through (templated).
+    :param kind: ``failure``, ``success``, ``retry`` or ``info``; picks the default title and body.
+    :param title: override the default title (templated).
+    :param body: override the default body (templated).
+    :param settings: per-task flavor settings, e.g. ``{"recipient_email": ["ops@example.com"]}``.
+    :param alerter_params: per-call flavor parameters (e.g. ``SMTPEmailAlerterParameters``).
+    """
+
+    template_fields = ("alerter_conn_id", "title", "body", "settings")
+
+    def __init__(
+        self,
+        alerter_conn_id: str,
+        *,
+        kind: AlertKind = "info",
+        title: str | None = None,
+        body: str | None = None,
+        settings: Mapping[str, Any] | BaseModel | None = None,
+        alerter_params: Mapping[str, Any] | BaseAlerterParameters | None = None,
+        traceback_lines: int = TRACEBACK_LINES,
+    ) -> None:
+        super().__init__()
+        self.alerter_conn_id = alerter_conn_id
+        self.kind: AlertKind = kind
+        self.title = title
+        self.body = body
+        self.settings = dict(settings) if isinstance(settings, Mapping) else settings
+        self.alerter_params = alerter_params
+        self.traceback_lines = traceback_lines
+
+    def __call__(self, *args: Any) -> None:
+        """Render and send; a bad template is reported like any other failure to alert."""
+        try:
+            super().__call__(*args)
+        except Exception as err:
+            self._warn(err)
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Render with the DAG's template environment, or Airflow's default when the DAG has none.
+
+        DAG-level callbacks can receive a serialized DAG (seen with ``dag.test()`` on Airflow 3.3),
+        which has no ``get_template_env``; BaseNotifier would fail there and lose the alert.
+        """
+        dag = context.get("dag")
+        if jinja_env is None and dag is not None and not hasattr(dag, "get_template_env"):
+            jinja_env = self.get_template_env(dag=None)
+        super().render_template_fields(context, jinja_env)
+
+    def notify(self, context: Any) -> None:
+        from airflow_alerter.hooks.alerter import AlerterHook
+
+        try:
+            message = task_alert_message(context, self.kind, title=self.title, body=self.body,
+                                         traceback_lines=self.traceback_lines)
+            AlerterHook(self.alerter_conn_id, self.settings).get_alerter().deliver(message, self.alerter_params)
+        except Exception as err:
+            self._warn(err)
+
+    async def async_notify(self, context: Any) -> None:
+        await asyncio.to_thread(self.notify, context)
+
+    def _warn(self, err: BaseException) -> None:
+        log.warning(
+            "%s alert through connection %r was not sent: %s: %s",
+            self.kind.capitalize(), self.alerter_conn_id, type(err).__name__, err,
+        )
+
+
+def alerter_failure_callback(alerter_conn_id: str, **options: Any) -> AlerterNotifier:
+    """``on_failure_callback=alerter_failure_callback("ops_email")``: one alert when a task (or DAG run) fails."""
+    return AlerterNotifier(alerter_conn_id, kind="failure", **options)
+
+
+def alerter_success_callback(alerter_conn_id: str, **options: Any) -> AlerterNotifier:
+    """``on_success_callback=alerter_success_callback("ops_email")``: a note when a task (or DAG run) succeeds."""
+    return AlerterNotifier(alerter_conn_id, kind="success", **options)
+
+
+def alerter_retry_callback(alerter_conn_id: str, **options: Any) -> AlerterNotifier:
+    """``on_retry_callback=alerter_retry_callback(...)``: an alert for each try that will be retried."""
+    return AlerterNotifier(alerter_conn_id, kind="retry", **options)
+
+
+def _email_options(
+    recipient_email: str | list[str] | None, subject_prefix: str | None, include_html: bool, cc: list[str] | None,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    settings = {"recipient_email": recipient_email, "subject_prefix": subject_prefix, "include_html": include_html}
+    options["settings"] = {key: value for key, value in settings.items() if value is not None}
+    if cc:
+        options["alerter_params"] = {"cc": cc}
+    return options
+
+
+def smtp_email_failure_callback(
+    alerter_conn_id: str, *, recipient_email: str | list[str] | None = None, subject_prefix: str | None = None,
+    include_html: bool = True, cc: list[str] | None = None, **options: Any,
+) -> AlerterNotifier:
+    """An email failure alert with typed email options: run details table, exception, traceback, log link."""
+    return alerter_failure_callback(
+        alerter_conn_id, **_email_options(recipient_email, subject_prefix, include_html, cc, options)
+    )
+
+
+def smtp_email_success_callback(
+    alerter_conn_id: str, *, recipient_email: str | list[str] | None = None, subject_prefix: str | None = None,
+    include_html: bool = True, cc: list[str] | None = None, **options: Any,
+) -> AlerterNotifier:
+    """An email success notification with typed email options."""
+    return alerter_success_callback(
+        alerter_conn_id, **_email_options(recipient_email, subject_prefix, include_html, cc, options)
+    )

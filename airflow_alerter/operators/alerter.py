@@ -1,0 +1,77 @@
+"""AlerterPostOperator: post a message from a DAG (ZenML's ``alerter_post_step``, the Airflow way)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from pydantic import BaseModel
+
+from airflow_alerter.models import AlerterMessage, BaseAlerterParameters
+
+
+class AlerterPostOperator(BaseOperator):
+    """Post ``message`` through the alerter connection ``alerter_conn_id``.
+
+    The message's title and body, the email ``subject``, ``recipient_email`` and ``html_body`` are
+    templated (``html_body`` may also name a ``.html`` template file). Per-call flavor parameters go
+    in ``alerter_params`` (Airflow reserves ``params`` for DAG params).
+
+    :param raise_on_failure: fail the task with ``AlerterDeliveryError`` (the reason in the log) when
+        the message cannot be delivered; with False the task succeeds and pushes ``False``.
+    """
+
+    template_fields: Sequence[str] = (
+        "alerter_conn_id", "title", "body", "metadata", "subject", "recipient_email", "html_body",
+    )
+    template_ext: Sequence[str] = (".html",)
+    template_fields_renderers = {"body": "md", "html_body": "html", "metadata": "json"}
+    ui_color = "#ffefd5"
+
+    def __init__(
+        self,
+        *,
+        alerter_conn_id: str,
+        message: str | AlerterMessage = "",
+        title: str | None = None,
+        subject: str | None = None,
+        recipient_email: str | list[str] | None = None,
+        html_body: str | None = None,
+        alerter_params: Mapping[str, Any] | BaseAlerterParameters | None = None,
+        settings: Mapping[str, Any] | BaseModel | None = None,
+        raise_on_failure: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        parts = AlerterMessage.coerce(message)
+        self.alerter_conn_id = alerter_conn_id
+        self.title = title if title is not None else parts.title
+        self.body = parts.body
+        self.metadata = dict(parts.metadata)
+        self.subject = subject
+        self.recipient_email = recipient_email
+        self.html_body = html_body
+        self.alerter_params = alerter_params
+        self.settings = settings
+        self.raise_on_failure = raise_on_failure
+
+    def call_params(self) -> dict[str, Any] | BaseAlerterParameters | None:
+        """The per-call parameters: ``alerter_params`` plus the templated email shortcuts that were set."""
+        shortcuts = {"subject": self.subject, "recipient_email": self.recipient_email, "html_body": self.html_body}
+        shortcuts = {key: value for key, value in shortcuts.items() if value is not None}
+        if not shortcuts:
+            return self.alerter_params
+        base = self.alerter_params.model_dump(exclude_unset=True) if isinstance(
+            self.alerter_params, BaseModel) else dict(self.alerter_params or {})
+        return {**base, **shortcuts}
+
+    def execute(self, context: Any) -> bool:
+        from airflow_alerter.hooks.alerter import AlerterHook
+
+        message = AlerterMessage(title=self.title, body=self.body, metadata=self.metadata)
+        alerter = AlerterHook(self.alerter_conn_id, self.settings).get_alerter()
+        if not self.raise_on_failure:
+            return alerter.post(message, alerter.coerce_params(self.call_params()))
+        alerter.deliver(message, alerter.coerce_params(self.call_params()))
+        return True

@@ -1,0 +1,39 @@
+"""Input checks shared by the models: one place that decides what is unsafe, with errors that name the field.
+
+Header injection is the classic alerting bug: a task's error text flows into a subject line and a
+CR/LF in it adds headers. We refuse such values instead of silently stripping them, so nothing a
+user wrote is lost without them knowing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_CONTROL_CHARS = re.compile(r"[\r\n\x00]")
+# addr-spec as mail servers accept it in practice: one @, no spaces or control characters,
+# a dotted or bare domain (internal hosts such as ``alerts@mailhub`` are legitimate).
+_ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+def reject_control_chars(value: str, field: str) -> str:
+    """Return ``value`` unchanged, or raise naming ``field`` if it holds CR, LF or NUL."""
+    if _CONTROL_CHARS.search(value):
+        raise ValueError(f"{field} must be a single line: CR, LF and NUL characters are not allowed")
+    return value
+
+
+def email_address(value: str, field: str) -> str:
+    """Validate one email address (addr-spec), naming the field in the error."""
+    address = reject_control_chars(value.strip(), field)
+    if not _ADDRESS.match(address) or ".." in address:
+        raise ValueError(f"{field}: {address!r} is not a valid email address")
+    return address
+
+
+def email_address_list(value: str | Iterable[str] | None, field: str) -> list[str]:
+    """Accept one address, a comma/semicolon separated string, or a list (as Airflow's ``email`` does)."""
+    if value is None:
+        return []
+    items = re.split(r"[,;]", value) if isinstance(value, str) else list(value)
+    return [email_address(item, field) for item in items if item and item.strip()]

@@ -1,0 +1,21 @@
+"""Shared fixtures: a throwaway Airflow home, and one real local server per remote service.
+
+Airflow reads its configuration when first imported, so the environment is set here, before any
+test module imports Airflow. Each server lives in ``tests/servers/``; its fixture in ``tests/plugins/``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="airflow-alerter-test-home-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+
+pytest_plugins = [
+    "tests.plugins.smtp",
+    "tests.plugins.airflow",
+]

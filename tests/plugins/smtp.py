@@ -1,0 +1,54 @@
+"""Fixtures: local SMTP servers (plain, STARTTLS + AUTH, implicit TLS + AUTH) and configs that reach them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers.smtp import LocalSMTPServer, make_self_signed_cert
+
+SMTP_USER = "alerts@example.com"
+SMTP_PASSWORD = "s3cret-smtp-Pa55word"
+
+
+@pytest.fixture(scope="session")
+def smtp_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_self_signed_cert(tmp_path_factory.mktemp("smtp-tls"))
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[LocalSMTPServer]:
+    """Plain SMTP, no AUTH: the simplest relay."""
+    with LocalSMTPServer() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_starttls(smtp_cert: tuple[Path, Path]) -> Iterator[LocalSMTPServer]:
+    """STARTTLS required, AUTH required (LOGIN/PLAIN) as a real submission port (587) behaves."""
+    with LocalSMTPServer(security="starttls", cert=smtp_cert, users={SMTP_USER: SMTP_PASSWORD}) as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_ssl(smtp_cert: tuple[Path, Path]) -> Iterator[LocalSMTPServer]:
+    """Implicit TLS (port 465 style) with AUTH."""
+    with LocalSMTPServer(security="ssl", cert=smtp_cert, users={SMTP_USER: SMTP_PASSWORD}) as server:
+        yield server
+
+
+def alerter_config(server: LocalSMTPServer, **overrides: Any) -> dict[str, Any]:
+    """SMTPEmailAlerter config for ``server``: login when it has users, trusting its self-signed cert."""
+    config: dict[str, Any] = {
+        "smtp_server": server.host, "smtp_port": server.port, "security": server.security,
+        "sender_email": SMTP_USER, "recipient_email": ["oncall@example.com"],
+        "retry_backoff": 0.01, "timeout": 5,
+    }
+    if server.users:
+        config["password"] = SMTP_PASSWORD
+    if server.cert is not None:
+        config["ssl_ca_file"] = str(server.cert[0])
+    return {**config, **overrides}
