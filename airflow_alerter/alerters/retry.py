@@ -31,7 +31,7 @@ class RetryPolicy:
 
     def delay_before(self, retry_number: int, server_hint: float) -> float:
         """Seconds to wait before retry ``retry_number`` (1-based): our backoff, or longer if the server asks."""
-        return max(min(self.backoff * 2 ** (retry_number - 1), self.max_backoff), server_hint)
+        return max(min(self.backoff * 2.0 ** (retry_number - 1), self.max_backoff), server_hint)
 
     def call(self, action: Callable[[], T], classify: Classifier, what: str) -> T:
         """Run ``action``, retrying transient failures; the last error propagates unchanged."""

@@ -47,7 +47,7 @@ def _recipients(field: str) -> Any:
     def validate(cls: type[BaseModel], value: Any) -> list[str] | None:
         return None if value is None else email_address_list(value, field)
 
-    return field_validator(field, mode="before")(classmethod(validate))  # type: ignore[arg-type]
+    return field_validator(field, mode="before")(classmethod(validate))
 
 
 class SMTPEmailAlerterPayload(BaseModel):
@@ -251,7 +251,7 @@ class SMTPEmailAlerter(BaseAlerter):
                        if key not in reserved and value not in (None, "")]
         metadata = message.metadata
         return {
-            "title": message.title or self.subject(message, params),
+            "title": message.title,
             "subject": self.subject(message, params),
             "body": message.body,
             "facts": payload.facts() + extra_facts,

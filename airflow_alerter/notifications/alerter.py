@@ -158,7 +158,8 @@ class AlerterNotifier(BaseNotifier):
         try:
             message = task_alert_message(context, self.kind, title=self.title, body=self.body,
                                          traceback_lines=self.traceback_lines)
-            AlerterHook(self.alerter_conn_id, self.settings).get_alerter().deliver(message, self.alerter_params)
+            alerter = AlerterHook(self.alerter_conn_id, self.settings).get_alerter()
+            alerter.deliver(message, alerter.coerce_params(self.alerter_params))
         except Exception as err:
             self._warn(err)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from pydantic import BaseModel
@@ -26,7 +26,7 @@ class AlerterPostOperator(BaseOperator):
         "alerter_conn_id", "title", "body", "metadata", "subject", "recipient_email", "html_body",
     )
     template_ext: Sequence[str] = (".html",)
-    template_fields_renderers = {"body": "md", "html_body": "html", "metadata": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"body": "md", "html_body": "html", "metadata": "json"}
     ui_color = "#ffefd5"
 
     def __init__(
@@ -56,7 +56,7 @@ class AlerterPostOperator(BaseOperator):
         self.settings = settings
         self.raise_on_failure = raise_on_failure
 
-    def call_params(self) -> dict[str, Any] | BaseAlerterParameters | None:
+    def call_params(self) -> Mapping[str, Any] | BaseAlerterParameters | None:
         """The per-call parameters: ``alerter_params`` plus the templated email shortcuts that were set."""
         shortcuts = {"subject": self.subject, "recipient_email": self.recipient_email, "html_body": self.html_body}
         shortcuts = {key: value for key, value in shortcuts.items() if value is not None}

@@ -7,6 +7,7 @@ into a fresh dags folder and runs it from there, exactly as a user's file would 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 import subprocess
@@ -39,13 +40,16 @@ class DagRunResult:
 
 
 RunDag = Callable[..., DagRunResult]
+_dag_files = itertools.count()  # a new file name per run: Airflow caches parsed files by path
 
 
 @pytest.fixture
-def dags_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: str) -> Path:
-    folder = tmp_path / "dags"
-    folder.mkdir()
-    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(folder))
+def dags_folder(airflow_db: str) -> Path:
+    """The DAG bundle folder, emptied for each test (Airflow fixes the bundle path once per process)."""
+    folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.py"):
+        old.unlink()
     return folder
 
 
@@ -65,7 +69,7 @@ def run_dag(dags_folder: Path) -> RunDag:
     """Write DAG source (a module binding its DAG to a name) into the dags folder and ``dag.test()`` it."""
 
     def run(source: str, dag_id: str | None = None, **test_kwargs: Any) -> DagRunResult:
-        path = dags_folder / f"dag_{len(list(dags_folder.glob('*.py')))}.py"
+        path = dags_folder / f"dag_{next(_dag_files)}.py"
         path.write_text(textwrap.dedent(source))
         dag_run = _load_dag(path, dag_id).test(**test_kwargs)
         states = {}
@@ -86,3 +90,15 @@ def airflow_conn(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
         return conn_id
 
     return define
+
+
+@pytest.fixture
+def read_logs(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
+    """Everything logged so far, through stdlib logging or straight to stdout/stderr (task logs in dag.test)."""
+    caplog.set_level("INFO")
+
+    def read() -> str:
+        output = capfd.readouterr()
+        return "\n".join([caplog.text, output.out, output.err])
+
+    return read

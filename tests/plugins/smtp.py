@@ -52,3 +52,11 @@ def alerter_config(server: LocalSMTPServer, **overrides: Any) -> dict[str, Any]:
     if server.cert is not None:
         config["ssl_ca_file"] = str(server.cert[0])
     return {**config, **overrides}
+
+
+@pytest.fixture
+def smtp_conn(airflow_conn: Any, smtp_server: LocalSMTPServer) -> str:
+    """An Airflow ``smtp`` connection ``ops_email`` to the plain local server, as a user would define it."""
+    return str(airflow_conn("ops_email", "smtp", host=smtp_server.host, port=smtp_server.port, extra={
+        **smtp_server.connection_extra(), "from_email": "airflow@example.com", "to": "oncall@example.com",
+        "retry_backoff": 0.01}))

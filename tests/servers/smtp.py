@@ -144,7 +144,8 @@ class LocalSMTPServer:
     def start(self) -> LocalSMTPServer:
         options: dict[str, Any] = {"hostname": self.host, "port": self.port, "ready_timeout": 10}
         if self.users:
-            options.update(authenticator=self._authenticate, auth_require_tls=self.security != "none",
+            # aiosmtpd only counts STARTTLS as TLS for AUTH; implicit TLS is encrypted from the first byte.
+            options.update(authenticator=self._authenticate, auth_require_tls=self.security == "starttls",
                            auth_required=True)
         if self.security == "starttls":
             options.update(tls_context=self._tls_context(), require_starttls=True)

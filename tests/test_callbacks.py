@@ -1,0 +1,152 @@
+"""Failure/success/retry callbacks in real ``dag.test()`` runs: what arrives, when, and what never breaks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.plugins.airflow import RunDag
+from tests.servers.smtp import LocalSMTPServer, free_port
+
+FAILING_DAG = """
+    from airflow.sdk import DAG, task
+    from airflow_alerter import alerter_failure_callback
+
+    with DAG("nightly_etl", schedule=None) as dag:
+        @task(retries=1, retry_delay=0, on_failure_callback=alerter_failure_callback("ops_email"))
+        def load():
+            raise ValueError("warehouse is read-only <b>")
+        load()
+"""
+
+
+def test_failing_task_with_a_retry_sends_exactly_one_email_after_the_last_try(
+    run_dag: RunDag, smtp_conn: str, smtp_server: LocalSMTPServer
+) -> None:
+    result = run_dag(FAILING_DAG)
+
+    assert result.state_of("load") == "failed"
+    [email] = smtp_server.received
+    assert email.message["Subject"] == "[Airflow] Task Failure Alert"
+    text = email.part("plain")
+    for fact in ("DAG: nightly_etl", "Task: load", "Try number: 2", "ValueError: warehouse is read-only <b>",
+                 'raise ValueError("warehouse is read-only <b>")', "Task log: http"):
+        assert fact in text
+    assert "ValueError: warehouse is read-only &lt;b&gt;" in email.part("html")
+
+
+def test_success_callback_sends_a_success_notification(
+    run_dag: RunDag, smtp_conn: str, smtp_server: LocalSMTPServer
+) -> None:
+    run_dag("""
+        from airflow.sdk import DAG, task
+        from airflow_alerter import alerter_success_callback
+
+        with DAG("train", schedule=None) as dag:
+            @task(on_success_callback=alerter_success_callback("ops_email"))
+            def fit():
+                return 1
+            fit()
+    """)
+
+    [email] = smtp_server.received
+    assert email.message["Subject"] == "[Airflow] Task Success Notification"
+    assert "Task fit in DAG train succeeded" in email.part("plain")
+
+
+def test_dag_level_failure_callback_reports_the_run(
+    run_dag: RunDag, smtp_conn: str, smtp_server: LocalSMTPServer
+) -> None:
+    run_dag("""
+        from airflow.sdk import DAG, task
+        from airflow_alerter import alerter_failure_callback
+
+        with DAG("report", schedule=None, on_failure_callback=alerter_failure_callback("ops_email")) as dag:
+            @task
+            def build():
+                raise RuntimeError("no data")
+            build()
+    """)
+
+    [email] = smtp_server.received
+    assert email.message["Subject"] == "[Airflow] DAG Run Failure Alert"
+    assert "DAG report failed" in email.part("plain")
+
+
+def test_retry_callback_alerts_for_each_try_that_will_be_retried(
+    run_dag: RunDag, smtp_conn: str, smtp_server: LocalSMTPServer
+) -> None:
+    run_dag("""
+        from airflow.sdk import DAG, task
+        from airflow_alerter import alerter_retry_callback
+
+        with DAG("flaky", schedule=None) as dag:
+            @task(retries=2, retry_delay=0, on_retry_callback=alerter_retry_callback("ops_email"))
+            def call_api():
+                raise ConnectionError("503")
+            call_api()
+    """)
+
+    assert [email.message["Subject"] for email in smtp_server.received] == ["[Airflow] Task Retry Alert"] * 2
+
+
+def test_email_callback_takes_typed_email_options_and_templates(
+    run_dag: RunDag, smtp_conn: str, smtp_server: LocalSMTPServer
+) -> None:
+    run_dag("""
+        from airflow.sdk import DAG, task
+        from airflow_alerter import smtp_email_failure_callback
+
+        callback = smtp_email_failure_callback(
+            "ops_email", recipient_email=["ml-team@example.com"], subject_prefix="[ML]", cc=["lead@example.com"],
+            title="{{ dag.dag_id }} broke")
+        with DAG("features", schedule=None) as dag:
+            @task(on_failure_callback=callback)
+            def compute():
+                raise KeyError("user_id")
+            compute()
+    """)
+
+    [email] = smtp_server.received
+    assert email.message["Subject"] == "[ML] features broke"
+    assert sorted(email.rcpt_tos) == ["lead@example.com", "ml-team@example.com"]
+
+
+def test_callback_on_a_dead_server_only_warns_and_leaves_the_task_state_alone(
+    run_dag: RunDag, airflow_conn: Callable[..., str], read_logs: Callable[[], str]
+) -> None:
+    airflow_conn("ops_email", "smtp", host="127.0.0.1", port=free_port(), password="dead-server-Pa55",
+                 extra={"disable_ssl": True, "disable_tls": True, "from_email": "a@example.com",
+                        "to": "b@example.com", "retry_limit": 2, "retry_backoff": 0.01})
+
+    result = run_dag("""
+        from airflow.sdk import DAG, task
+        from airflow_alerter import alerter_success_callback
+
+        with DAG("ok_dag", schedule=None) as dag:
+            @task(on_success_callback=alerter_success_callback("ops_email"))
+            def work():
+                return 1
+            work()
+    """)
+
+    assert result.state_of("work") == "success"
+    logs = read_logs()
+    assert "Success alert through connection 'ops_email' was not sent" in logs
+    assert "ConnectionRefusedError" in logs
+    assert "dead-server-Pa55" not in logs
+
+
+def test_callback_with_a_missing_connection_only_warns(run_dag: RunDag, read_logs: Callable[[], str]) -> None:
+    result = run_dag("""
+        from airflow.sdk import DAG, task
+        from airflow_alerter import alerter_failure_callback
+
+        with DAG("no_conn", schedule=None) as dag:
+            @task(on_failure_callback=alerter_failure_callback("not_defined_anywhere"))
+            def work():
+                raise ValueError("x")
+            work()
+    """)
+
+    assert result.state_of("work") == "failed"
+    assert "Failure alert through connection 'not_defined_anywhere' was not sent" in read_logs()
