@@ -18,7 +18,7 @@ demo: $(VENV)/.installed-test ## install, then run the example DAGs against a lo
 	$(PY) scripts/demo.py
 
 lint: $(VENV)/.installed-test ## ruff + mypy (strict) on the package
-	$(VENV)/bin/ruff check airflow_alerter tests dags scripts benchmarks
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
 test: lint ## install, lint, then run the whole test suite
