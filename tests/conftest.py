@@ -17,6 +17,7 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(_AIRFLOW_HOME, "dags")
 
 pytest_plugins = [
+    "tests.plugins.secrets",
     "tests.plugins.smtp",
     "tests.plugins.airflow",
 ]

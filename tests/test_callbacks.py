@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.plugins.airflow import RunDag
+from tests.plugins.secrets import register_secret
 from tests.servers.smtp import LocalSMTPServer, free_port
+
+DEAD_SERVER_PASSWORD = "dead-server-Pa55"
+register_secret(DEAD_SERVER_PASSWORD)
 
 FAILING_DAG = """
     from airflow.sdk import DAG, task
@@ -114,7 +118,7 @@ def test_email_callback_takes_typed_email_options_and_templates(
 def test_callback_on_a_dead_server_only_warns_and_leaves_the_task_state_alone(
     run_dag: RunDag, airflow_conn: Callable[..., str], read_logs: Callable[[], str]
 ) -> None:
-    airflow_conn("ops_email", "smtp", host="127.0.0.1", port=free_port(), password="dead-server-Pa55",
+    airflow_conn("ops_email", "smtp", host="127.0.0.1", port=free_port(), password=DEAD_SERVER_PASSWORD,
                  extra={"disable_ssl": True, "disable_tls": True, "from_email": "a@example.com",
                         "to": "b@example.com", "retry_limit": 2, "retry_backoff": 0.01})
 
@@ -133,7 +137,7 @@ def test_callback_on_a_dead_server_only_warns_and_leaves_the_task_state_alone(
     logs = read_logs()
     assert "Success alert through connection 'ops_email' was not sent" in logs
     assert "ConnectionRefusedError" in logs
-    assert "dead-server-Pa55" not in logs
+    assert DEAD_SERVER_PASSWORD not in logs
 
 
 def test_callback_with_a_missing_connection_only_warns(run_dag: RunDag, read_logs: Callable[[], str]) -> None:

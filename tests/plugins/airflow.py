@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.plugins.secrets import assert_no_secrets
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
@@ -64,6 +66,17 @@ def _load_dag(path: Path, dag_id: str | None) -> Any:
     return next(dag for dag in dags if dag_id in (None, dag.dag_id))
 
 
+def _stored_texts() -> list[str]:
+    """What Airflow keeps for anyone with UI access to read: XCom values and rendered template fields."""
+    from airflow.utils.session import create_session
+    from sqlalchemy import text
+
+    with create_session() as session:
+        rows = session.execute(text("SELECT value FROM xcom UNION ALL "
+                                    "SELECT rendered_fields FROM rendered_task_instance_fields")).all()
+    return [str(value) for (value,) in rows]
+
+
 @pytest.fixture
 def run_dag(dags_folder: Path) -> RunDag:
     """Write DAG source (a module binding its DAG to a name) into the dags folder and ``dag.test()`` it."""
@@ -72,6 +85,7 @@ def run_dag(dags_folder: Path) -> RunDag:
         path = dags_folder / f"dag_{next(_dag_files)}.py"
         path.write_text(textwrap.dedent(source))
         dag_run = _load_dag(path, dag_id).test(**test_kwargs)
+        assert_no_secrets(*_stored_texts(), where="XCom or rendered template fields")
         states = {}
         for ti in dag_run.get_task_instances():
             key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"

@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
+from tests.plugins.secrets import register_secret
 from tests.servers.smtp import LocalSMTPServer, make_self_signed_cert
 
 SMTP_USER = "alerts@example.com"
 SMTP_PASSWORD = "s3cret-smtp-Pa55word"
+register_secret(SMTP_PASSWORD)
 
 
 @pytest.fixture(scope="session")
