@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +37,16 @@ def test_post_delivers_over_starttls_with_login(smtp_starttls: LocalSMTPServer) 
     assert received.login == SMTP_USER
     assert received.rcpt_tos == ["oncall@example.com"]
     assert received.message["Subject"] == "[Airflow] Task Failure Alert"
+
+
+@pytest.mark.parametrize("mechanism", ["LOGIN", "PLAIN"])
+def test_login_works_with_either_auth_mechanism(smtp_cert: tuple[Path, Path], mechanism: str) -> None:
+    with LocalSMTPServer(security="starttls", cert=smtp_cert, users={SMTP_USER: SMTP_PASSWORD},
+                         auth_mechanisms=(mechanism,)) as server:
+        assert SMTPEmailAlerter(alerter_config(server)).post("hello") is True
+
+    assert server.received[0].login == SMTP_USER
+    assert server.mechanisms_used == [mechanism]
 
 
 def test_post_delivers_over_implicit_tls(smtp_ssl: LocalSMTPServer) -> None:

@@ -92,11 +92,13 @@ class LocalSMTPServer:
     security: Security = "none"
     users: dict[str, str] = field(default_factory=dict)
     cert: tuple[Path, Path] | None = None
+    auth_mechanisms: tuple[str, ...] = ("LOGIN", "PLAIN")
     save_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = field(default_factory=free_port)
     received: list[ReceivedEmail] = field(default_factory=list)
     failed_logins: int = 0
+    mechanisms_used: list[str] = field(default_factory=list)
     _replies: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: Controller | None = None
@@ -107,6 +109,7 @@ class LocalSMTPServer:
             self._replies.extend(codes)
 
     def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        self.mechanisms_used.append(mechanism)
         if isinstance(auth_data, LoginPassword):
             login, password = auth_data.login.decode(), auth_data.password.decode()
             if self.users.get(login) == password:
@@ -146,7 +149,8 @@ class LocalSMTPServer:
         if self.users:
             # aiosmtpd only counts STARTTLS as TLS for AUTH; implicit TLS is encrypted from the first byte.
             options.update(authenticator=self._authenticate, auth_require_tls=self.security == "starttls",
-                           auth_required=True)
+                           auth_required=True,
+                           auth_exclude_mechanism={"LOGIN", "PLAIN"} - set(self.auth_mechanisms))
         if self.security == "starttls":
             options.update(tls_context=self._tls_context(), require_starttls=True)
         elif self.security == "ssl":
