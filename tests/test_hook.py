@@ -10,7 +10,7 @@ import pytest
 
 from airflow_alerter import AlerterConfigError, AlerterHook, SMTPEmailAlerter
 from tests.plugins.smtp import SMTP_PASSWORD, SMTP_USER
-from tests.servers.smtp import LocalSMTPServer
+from tests.servers.smtp import LocalSMTPServer, free_port
 
 DefineConn = Callable[..., str]
 
@@ -106,3 +106,15 @@ def test_connection_reaches_a_real_server(airflow_conn: DefineConn, smtp_server:
 
     assert AlerterHook("mail").get_alerter().post("hello") is True
     assert smtp_server.received[0].rcpt_tos == ["b@example.com"]
+
+
+def test_hook_connection_test_runs_the_flavors_live_check(
+    airflow_conn: DefineConn, smtp_server: LocalSMTPServer
+) -> None:
+    extra = {**smtp_server.connection_extra(), "from_email": "a@example.com"}
+    airflow_conn("mail", "smtp", host=smtp_server.host, port=smtp_server.port, extra=extra)
+    airflow_conn("mail_down", "smtp", host="127.0.0.1", port=free_port(), extra={**extra, "retry_limit": 1})
+
+    assert AlerterHook("mail").test_connection()[0] is True
+    ok, reason = AlerterHook("mail_down").test_connection()
+    assert not ok and "could not connect to 127.0.0.1" in reason and "ConnectionRefusedError" in reason

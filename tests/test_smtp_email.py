@@ -222,3 +222,17 @@ def test_password_is_not_shown_in_the_config_repr() -> None:
     alerter = SMTPEmailAlerter({"smtp_server": "localhost", "sender_email": SMTP_USER, "password": SMTP_PASSWORD})
 
     assert SMTP_PASSWORD not in repr(alerter.config) and SMTP_PASSWORD not in str(alerter.config.model_dump())
+
+
+def test_connection_check_logs_in_and_sends_nothing(smtp_starttls: LocalSMTPServer) -> None:
+    ok, reason = SMTPEmailAlerter(alerter_config(smtp_starttls)).test_connection()
+
+    assert ok, reason
+    assert "logged in as 'alerts@example.com'" in reason and "NOOP answered 250" in reason
+    assert smtp_starttls.received == []
+
+
+def test_connection_check_reports_a_refused_login(smtp_starttls: LocalSMTPServer) -> None:
+    ok, reason = SMTPEmailAlerter(alerter_config(smtp_starttls, password=WRONG_PASSWORD)).test_connection()
+
+    assert not ok and "refused the login" in reason and WRONG_PASSWORD not in reason

@@ -140,6 +140,16 @@ class BaseAlerter:
     def can_ask(cls) -> bool:
         return cls.ask is not BaseAlerter.ask or cls.send_question is not BaseAlerter.send_question
 
+    def test_connection(self) -> tuple[bool, str]:
+        """Check, without sending anything, that the channel takes these credentials: ``(ok, reason)``.
+
+        ``airflow connections test`` (through ``AlerterHook.test_connection``) and ``airflow-alerter
+        test-connection`` call this. Flavors override it with one cheap authenticated call (SMTP:
+        connect, login, NOOP; Slack: ``auth.test``; Discord: ``users/@me``); the default can only vouch
+        for the configuration, which was validated when the alerter was built.
+        """
+        return True, f"the {self.FLAVOR} configuration is valid (this flavor has no live check)"
+
     def resolve(self, name: str, params: BaseModel | None = None) -> Any:
         """The value of ``name`` by precedence: per-call params > task settings > connection config."""
         for source in (params, self.settings, self.config):

@@ -300,19 +300,40 @@ class SMTPEmailAlerter(BaseAlerter):
         import smtplib
 
         to = list(dict.fromkeys(envelope_recipients))
-        where = f"{self.config.smtp_server}:{self.config.port}"
+        where = self._where()
         policy = RetryPolicy(attempts=self.config.retry_limit, backoff=self.config.retry_backoff)
         try:
             refused = policy.call(lambda: self._send_once(email, to), _classify_smtp_error, f"SMTP send via {where}")
-        except smtplib.SMTPAuthenticationError as err:
-            raise AlerterDeliveryError(
-                f"SMTP server {where} refused the login of {self._login()!r} "
-                f"({err.smtp_code}): check the connection's login and password"
-            ) from err
         except (smtplib.SMTPException, OSError) as err:
-            raise AlerterDeliveryError(f"could not send email via {where}: {_describe(err)}") from err
+            raise AlerterDeliveryError(self._failure_reason(err, "could not send email via")) from err
         if refused:
             log.warning("SMTP server %s refused some recipients: %s", where, ", ".join(sorted(refused)))
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Connect, negotiate TLS, log in and NOOP: proves the connection works without sending mail."""
+        import smtplib
+
+        try:
+            with self._open() as client:
+                if self.config.password is not None:
+                    client.login(self._login(), self.config.password.get_secret_value())
+                code, _ = client.noop()
+        except (smtplib.SMTPException, OSError) as err:
+            return False, self._failure_reason(err, "could not connect to")
+        login = f", logged in as {self._login()!r}" if self.config.password is not None else ""
+        return True, f"connected to {self._where()} ({self.config.security}){login}; NOOP answered {code}"
+
+    def _where(self) -> str:
+        return f"{self.config.smtp_server}:{self.config.port}"
+
+    def _failure_reason(self, err: BaseException, doing: str) -> str:
+        """One line saying what failed; a refused login names the login, never the password."""
+        import smtplib
+
+        if isinstance(err, smtplib.SMTPAuthenticationError):
+            return (f"SMTP server {self._where()} refused the login of {self._login()!r} ({err.smtp_code}): "
+                    f"check the connection's login and password")
+        return f"{doing} {self._where()}: {_describe(err)}"
 
     def _login(self) -> str:
         return self.config.username or self.config.sender_email

@@ -101,3 +101,17 @@ class AlerterHook(BaseHook):
 
     def get_conn(self) -> BaseAlerter:
         return self.get_alerter()
+
+    def test_connection(self) -> tuple[bool, str]:
+        """What ``airflow connections test`` and the UI's Test button call: the flavor's live check."""
+        try:
+            return self.get_alerter().test_connection()
+        except Exception as err:
+            return False, f"{type(err).__name__}: {err}"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form on Airflow 3.0/3.1 (3.2+ reads the same table from the provider info)."""
+        from airflow_alerter.hooks.ui import ui_field_behaviour
+
+        return ui_field_behaviour()
