@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_CONTROL_CHARS = re.compile(r"[\r\n\x00]")
+# Every character str.splitlines() breaks on, plus NUL: Python's email headers treat all of them as
+# line breaks (found by a property test: a title holding "\x1e" made the header fail to build).
+_CONTROL_CHARS = re.compile("[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\x00]")
 # addr-spec as mail servers accept it in practice: one @, no spaces or control characters,
 # a dotted or bare domain (internal hosts such as ``alerts@mailhub`` are legitimate).
 _ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
@@ -19,7 +21,7 @@ _ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Z
 def reject_control_chars(value: str, field: str) -> str:
     """Return ``value`` unchanged, or raise naming ``field`` if it holds CR, LF or NUL."""
     if _CONTROL_CHARS.search(value):
-        raise ValueError(f"{field} must be a single line: CR, LF and NUL characters are not allowed")
+        raise ValueError(f"{field} must be a single line: CR, LF, other line separators and NUL are not allowed")
     return value
 
 

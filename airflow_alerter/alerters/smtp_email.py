@@ -237,7 +237,7 @@ class SMTPEmailAlerter(BaseAlerter):
         if params is not None and params.subject:
             subject = params.subject
         else:
-            headline = message.title or next(iter(message.body.strip().splitlines()), "Airflow alert")
+            headline = message.title.strip() or next(iter(message.body.strip().splitlines()), "Airflow alert")
             subject = f"{self.resolve('subject_prefix', params) or ''} {headline}".strip()
         subject = reject_control_chars(subject, "subject")
         return subject if len(subject) <= MAX_SUBJECT_LENGTH else subject[: MAX_SUBJECT_LENGTH - 1] + "…"
