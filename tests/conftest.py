@@ -20,4 +20,5 @@ pytest_plugins = [
     "tests.plugins.secrets",
     "tests.plugins.smtp",
     "tests.plugins.airflow",
+    "tests.plugins.cli",
 ]

@@ -15,7 +15,7 @@ from airflow.sdk import BaseHook
 from pydantic import BaseModel, SecretStr
 
 from airflow_alerter.alerters.base import AlerterConfigError, BaseAlerter, ConnectionFields
-from airflow_alerter.registry import CONN_TYPE_FLAVORS, UnknownFlavorError, get_flavor
+from airflow_alerter.registry import CONN_TYPE_FLAVORS, FlavorError, get_flavor
 
 
 def _strip_provider_prefix(extra: Mapping[str, Any], conn_type: str) -> dict[str, Any]:
@@ -85,7 +85,7 @@ class AlerterHook(BaseHook):
             )
         try:
             return get_flavor(str(name))
-        except UnknownFlavorError as err:
+        except FlavorError as err:
             raise AlerterConfigError(f"Connection {self.alerter_conn_id!r}: {err}") from None
 
     def get_alerter(self) -> BaseAlerter:

@@ -1,0 +1,1 @@
+"""Example custom alerter flavors for airflow-alerter (see docs/custom_flavors.md)."""
