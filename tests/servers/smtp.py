@@ -6,6 +6,7 @@ folder (the demo's inbox), and can be told to answer the next messages with an S
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import email.policy
@@ -77,12 +78,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: What the server does with the DATA of the next messages: an SMTP reply line, or one of these.
+RESET = "reset"  # drop the connection mid-send, as a crashing relay or a proxy timeout does
+STALL = "stall"  # say nothing for a minute, as an overloaded server does
+
+
 @dataclass
 class _Handler:
     server: LocalSMTPServer
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        return self.server._accept(session, envelope)
+        self.server.data_attempts += 1
+        fault = self.server._next_fault()
+        if fault == RESET:
+            server.transport.abort()
+            return "421 closing"
+        if fault == STALL:
+            await asyncio.sleep(60)
+        return fault or self.server._accept(session, envelope)
 
 
 @dataclass
@@ -98,15 +111,20 @@ class LocalSMTPServer:
     port: int = field(default_factory=free_port)
     received: list[ReceivedEmail] = field(default_factory=list)
     failed_logins: int = 0
+    data_attempts: int = 0
     mechanisms_used: list[str] = field(default_factory=list)
     _replies: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: Controller | None = None
 
-    def reply_next(self, *codes: str) -> None:
-        """Answer the next messages' DATA with these replies, e.g. ``"451 4.3.0 try later"``."""
+    def reply_next(self, *faults: str) -> None:
+        """Answer the next messages' DATA with these replies (``"451 4.3.0 try later"``), RESET or STALL."""
         with self._lock:
-            self._replies.extend(codes)
+            self._replies.extend(faults)
+
+    def _next_fault(self) -> str | None:
+        with self._lock:
+            return self._replies.pop(0) if self._replies else None
 
     def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         self.mechanisms_used.append(mechanism)
@@ -119,8 +137,6 @@ class LocalSMTPServer:
 
     def _accept(self, session: Any, envelope: Any) -> str:
         with self._lock:
-            if self._replies:
-                return self._replies.pop(0)
             item = ReceivedEmail(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content),
                                  session.auth_data if isinstance(session.auth_data, str) else None)
             self.received.append(item)
