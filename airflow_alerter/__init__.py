@@ -32,6 +32,10 @@ _EXPORTS: dict[str, str] = {
     "SMTPEmailAlerterParameters": "airflow_alerter.alerters.smtp_email",
     "SMTPEmailAlerterPayload": "airflow_alerter.alerters.smtp_email",
     "SMTPEmailAlerterSettings": "airflow_alerter.alerters.smtp_email",
+    "SlackAlerter": "airflow_alerter.alerters.slack",
+    "SlackAlerterParameters": "airflow_alerter.alerters.slack",
+    "SlackAlerterPayload": "airflow_alerter.alerters.slack",
+    "SlackAlerterSettings": "airflow_alerter.alerters.slack",
     # Airflow glue
     "AlerterHook": "airflow_alerter.hooks.alerter",
     "AlerterNotifier": "airflow_alerter.notifications.alerter",
@@ -53,6 +57,12 @@ if TYPE_CHECKING:
         AlerterError,
         AskNotSupported,
         BaseAlerter,
+    )
+    from airflow_alerter.alerters.slack import (
+        SlackAlerter,
+        SlackAlerterParameters,
+        SlackAlerterPayload,
+        SlackAlerterSettings,
     )
     from airflow_alerter.alerters.smtp_email import (
         SMTPEmailAlerter,

@@ -73,6 +73,8 @@ class AskResult(BaseModel):
     answered_at: float | None = None
     text: str | None = None
     reason: str | None = None
+    #: seconds the service asked us to wait before the next check (a 429's Retry-After)
+    retry_after: float | None = None
 
     @property
     def is_final(self) -> bool:

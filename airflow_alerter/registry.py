@@ -41,6 +41,7 @@ SOURCE_REGISTERED = "registered"
 
 BUILTIN_FLAVORS: dict[str, str] = {
     "smtp_email": "airflow_alerter.alerters.smtp_email:SMTPEmailAlerter",
+    "slack": "airflow_alerter.alerters.slack:SlackAlerter",
 }
 
 #: Airflow connection types whose connections work unchanged, and the flavor that serves them.
@@ -48,6 +49,8 @@ BUILTIN_FLAVORS: dict[str, str] = {
 CONN_TYPE_FLAVORS: dict[str, str] = {
     "smtp": "smtp_email",
     "email": "smtp_email",
+    "slack": "slack",
+    "slackwebhook": "slack",
 }
 
 _registered: dict[str, type[BaseAlerter]] = {}

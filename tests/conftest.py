@@ -19,6 +19,7 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(_AIRFLOW_HOME, "dags")
 pytest_plugins = [
     "tests.plugins.secrets",
     "tests.plugins.smtp",
+    "tests.plugins.slack",
     "tests.plugins.airflow",
     "tests.plugins.cli",
 ]

@@ -1,0 +1,387 @@
+"""The ``slack`` flavor: Block Kit alerts, and approval questions answered in a thread or by a reaction.
+
+Posting goes through slack_sdk's ``WebClient`` (bot token) or ``WebhookClient`` (incoming webhook,
+post only), with slack_sdk's own retry handlers for 429s, 5xx and dropped connections. All user
+text is escaped for mrkdwn, so an exception message holding ``<!channel>`` pings nobody.
+
+Checking for an answer is one ``conversations.replies`` call: it returns the question (with its
+reactions) and every reply in its thread. Slack limits that method to about one call a minute for
+apps outside the Slack Marketplace (since 2025), hence the 60 s default poll interval; a 429 while
+checking never fails the question, it only pushes the next check back by Retry-After.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from airflow_alerter.alerters.answers import (
+    DEFAULT_APPROVE_KEYWORDS,
+    DEFAULT_REJECT_KEYWORDS,
+    AskOptions,
+    Candidate,
+    decide,
+)
+from airflow_alerter.alerters.base import (
+    AlerterConfigError,
+    AlerterDeliveryError,
+    BaseAlerter,
+    ConnectionFields,
+)
+from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+    from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+FIELD_LIMIT = 2000
+MAX_BLOCKS = 50
+MAX_FIELDS = 10
+TEXT_LIMIT = 4000
+#: metadata the blocks show in their own places rather than as fields
+BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind", "dag_id", "task_id", "run_id"})
+DEFAULT_WEBHOOK_BASE = "https://hooks.slack.com/services"
+STATUS_ICONS = {AskStatus.APPROVED: "✅", AskStatus.REJECTED: "❌", AskStatus.TIMED_OUT: "⌛", AskStatus.ERROR: "⚠️"}
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn gives meaning to, so user text stays text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _chunks(text: str, size: int) -> list[str]:
+    return [text[start:start + size] for start in range(0, len(text), size)] or [""]
+
+
+def _truncate(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+class SlackAlerterPayload(BaseModel):
+    """ZenML's Slack payload: where the message comes from, shown as fields."""
+
+    pipeline_name: str | None = None
+    step_name: str | None = None
+    stack_name: str | None = None
+
+
+class SlackAlerterConfig(BaseModel):
+    """What a ``slack`` (bot token) or ``slackwebhook`` (post only) connection provides."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr | None = Field(default=None, description="bot token (xoxb-…): post and ask")
+    webhook_url: SecretStr | None = Field(default=None, description="incoming webhook URL: post only")
+    channel: str | None = Field(default=None, description="default channel id or #name")
+    base_url: str | None = Field(default=None, description="Slack Web API base URL (for proxies and tests)")
+    timeout: int = Field(default=30, gt=0)
+    proxy: str | None = None
+    retry_limit: int = Field(default=3, ge=0, description="retries for 429, 5xx and connection errors")
+
+    @model_validator(mode="after")
+    def _needs_a_credential(self) -> SlackAlerterConfig:
+        if self.token is None and self.webhook_url is None:
+            raise ValueError("token or webhook_url: one of them is required")
+        return self
+
+
+class SlackAlerterSettings(BaseModel):
+    """Per-task overrides: where to post and who may answer with which words."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str | None = None
+    approvers: list[str] | None = None
+    approve_keywords: list[str] | None = None
+    reject_keywords: list[str] | None = None
+
+
+class SlackAlerterParameters(BaseAlerterParameters):
+    """Per-call overrides; ``blocks`` replaces the generated Block Kit (ZenML parity)."""
+
+    channel: str | None = None
+    blocks: list[dict[str, Any]] | None = None
+    payload: SlackAlerterPayload | None = None
+    approvers: list[str] | None = None
+    approve_keywords: list[str] | None = None
+    reject_keywords: list[str] | None = None
+
+
+def build_blocks(message: AlerterMessage, payload: SlackAlerterPayload | None = None) -> list[dict[str, Any]]:
+    """Block Kit for ``message``: header, body sections, fields, exception, context line; within Slack's limits."""
+    blocks: list[dict[str, Any]] = []
+    if message.title:
+        header = {"type": "plain_text", "text": _truncate(message.title, HEADER_LIMIT)}
+        blocks.append({"type": "header", "text": header})
+    blocks += [_section(chunk) for chunk in _chunks(escape(message.body), SECTION_LIMIT) if chunk.strip()]
+    facts = {**(payload.model_dump(exclude_none=True) if payload else {}),
+             **{k: v for k, v in message.metadata.items() if k not in BLOCK_KEYS and v not in (None, "")}}
+    fields = [{"type": "mrkdwn", "text": _truncate(f"*{escape(str(k))}*\n{escape(str(v))}", FIELD_LIMIT)}
+              for k, v in facts.items()]
+    blocks += [{"type": "section", "fields": fields[i:i + MAX_FIELDS]} for i in range(0, len(fields), MAX_FIELDS)]
+    for key in ("exception", "traceback"):
+        if message.metadata.get(key):
+            code = _truncate(escape(str(message.metadata[key])), SECTION_LIMIT - 8)
+            blocks.append(_section(f"```{code}```"))
+    context = _context_line(message.metadata)
+    if len(blocks) >= MAX_BLOCKS:
+        blocks = [*blocks[: MAX_BLOCKS - 2], _section("_… (message shortened to fit Slack's limits)_")]
+    return [*blocks, context] if context else blocks
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context_line(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    parts = [f"{label} `{escape(str(metadata[key]))}`" for key, label in
+             (("dag_id", "DAG"), ("task_id", "task"), ("run_id", "run")) if metadata.get(key)]
+    if metadata.get("log_url"):
+        parts.append(f"<{escape(str(metadata['log_url']))}|View log>")
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(parts)}]} if parts else None
+
+
+def _retry_handlers(count: int) -> list[Any]:
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+        ServerErrorRetryHandler,
+    )
+    from slack_sdk.http_retry.handler import RetryHandler
+
+    handlers: list[RetryHandler] = [RateLimitErrorRetryHandler(max_retry_count=count),
+                                    ServerErrorRetryHandler(max_retry_count=count),
+                                    ConnectionErrorRetryHandler(max_retry_count=count)]
+    return handlers
+
+
+def _slack_error(err: Exception) -> str:
+    """The Slack error code (``channel_not_found``, ``ratelimited``…) or the transport error; never the token."""
+    response = getattr(err, "response", None)
+    if response is not None:
+        code = response.get("error") if hasattr(response, "get") else None
+        return f"Slack answered HTTP {response.status_code}: {code or 'error'}"
+    return f"{type(err).__name__}: {err}"
+
+
+def _ts(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+class SlackAlerter(BaseAlerter):
+    """Alerts and approval questions on Slack."""
+
+    FLAVOR: ClassVar[str] = "slack"
+    Config = SlackAlerterConfig
+    Settings = SlackAlerterSettings
+    Parameters = SlackAlerterParameters
+    DEFAULT_POLL_INTERVAL: ClassVar[float] = 60.0
+
+    config: SlackAlerterConfig
+    settings: SlackAlerterSettings
+
+    @classmethod
+    def config_from_connection(cls, conn: ConnectionFields) -> dict[str, Any]:
+        """``slack``: password is the bot token. ``slackwebhook``: password is the webhook URL (or its path)."""
+        extra = {key: value for key, value in conn.extra.items() if key in cls.Config.model_fields}
+        if conn.conn_type == "slackwebhook":
+            secret = conn.password or ""
+            if secret and not secret.startswith(("http://", "https://")):
+                secret = f"{(conn.host or DEFAULT_WEBHOOK_BASE).rstrip('/')}/{secret.lstrip('/')}"
+            extra.setdefault("webhook_url", secret or None)
+        elif conn.password:
+            extra.setdefault("token", conn.password)
+        return extra
+
+    # --- clients ---------------------------------------------------------------------------------
+
+    def _client_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"timeout": self.config.timeout, "proxy": self.config.proxy}
+        if self.config.base_url:
+            options["base_url"] = self.config.base_url.rstrip("/") + "/"
+        return options
+
+    def _client(self, *, retry_rate_limits: bool = True) -> WebClient:
+        from slack_sdk import WebClient
+
+        token = self._require_token()
+        handlers = _retry_handlers(self.config.retry_limit)
+        if not retry_rate_limits:  # a check that hits 429 reports it and lets the caller wait instead
+            handlers = handlers[1:]
+        return WebClient(token=token, retry_handlers=handlers, **self._client_options())
+
+    def _async_client(self) -> AsyncWebClient:
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        return AsyncWebClient(token=self._require_token(), **self._client_options())
+
+    def _require_token(self) -> str:
+        if self.config.token is None:
+            raise AlerterConfigError("token: asking questions needs a bot token (a webhook can only post)")
+        return self.config.token.get_secret_value()
+
+    def _channel(self, params: SlackAlerterParameters | None) -> str:
+        channel = self.resolve("channel", params)
+        if not channel:
+            raise AlerterConfigError("channel: no Slack channel configured (connection extra, settings or parameters)")
+        return str(channel)
+
+    # --- posting ---------------------------------------------------------------------------------
+
+    def payload_for(self, message: str | AlerterMessage, params: SlackAlerterParameters | None) -> dict[str, Any]:
+        """``text`` + ``blocks`` for ``chat.postMessage`` or a webhook: built once for every path."""
+        message = AlerterMessage.coerce(message)
+        blocks = params.blocks if params is not None and params.blocks else build_blocks(
+            message, params.payload if params is not None else None)
+        return {"text": _truncate(escape(message.as_text()), TEXT_LIMIT), "blocks": blocks}
+
+    def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
+        call_params: SlackAlerterParameters | None = self.coerce_params(params)
+        payload = self.payload_for(message, call_params)
+        if self.config.token is None:
+            self._send_webhook(payload)
+        else:
+            self._post(channel=self._channel(call_params), **payload)
+
+    def _post(self, **arguments: Any) -> dict[str, Any]:
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        try:
+            response = self._client().chat_postMessage(**arguments)
+        except (SlackApiError, SlackClientError, OSError) as err:
+            raise AlerterDeliveryError(f"chat.postMessage to {arguments.get('channel')}: {_slack_error(err)}") from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def _send_webhook(self, payload: dict[str, Any]) -> None:
+        from slack_sdk.webhook import WebhookClient
+
+        assert self.config.webhook_url is not None
+        client = WebhookClient(self.config.webhook_url.get_secret_value(), timeout=self.config.timeout,
+                               proxy=self.config.proxy, retry_handlers=_retry_handlers(self.config.retry_limit))
+        try:
+            response = client.send(**payload)
+        except OSError as err:
+            raise AlerterDeliveryError(f"Slack webhook unreachable: {type(err).__name__}") from None
+        if response.status_code != 200:
+            raise AlerterDeliveryError(f"Slack webhook answered HTTP {response.status_code}: {response.body[:200]}")
+
+    def test_connection(self) -> tuple[bool, str]:
+        """``auth.test`` with the bot token; a webhook cannot be checked without posting."""
+        if self.config.token is None:
+            return True, "incoming webhook configured (it cannot be checked without posting)"
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        try:
+            response = self._client().auth_test()
+        except (SlackApiError, SlackClientError, OSError) as err:
+            return False, f"auth.test failed: {_slack_error(err)}"
+        return True, f"authenticated as {response.get('user')} ({response.get('user_id')}) in {response.get('team')}"
+
+    # --- asking ----------------------------------------------------------------------------------
+
+    def ask_options(self, params: SlackAlerterParameters | None) -> AskOptions:
+        return AskOptions(
+            approvers=self.resolve("approvers", params),
+            approve_keywords=self.resolve("approve_keywords", params) or list(DEFAULT_APPROVE_KEYWORDS),
+            reject_keywords=self.resolve("reject_keywords", params) or list(DEFAULT_REJECT_KEYWORDS),
+        )
+
+    def send_question(
+        self, question: str | AlerterMessage, params: BaseAlerterParameters | None = None
+    ) -> QuestionHandle:
+        self._require_token()
+        call_params: SlackAlerterParameters | None = self.coerce_params(params)
+        options = self.ask_options(call_params)
+        payload = self.payload_for(question, call_params)
+        how = (f"Reply in this thread with *{escape(options.approve_keywords[0])}* or "
+               f"*{escape(options.reject_keywords[0])}* (also: {escape(', '.join(options.approve_keywords[1:]))} / "
+               f"{escape(', '.join(options.reject_keywords[1:]))}), or react with ✅ / ❌.")
+        if options.approvers:
+            how += " Answers count from: " + ", ".join(f"<@{escape(user)}>" for user in options.approvers) + "."
+        blocks = [*payload["blocks"], {"type": "context", "elements": [{"type": "mrkdwn", "text": how}]}]
+        response = self._post(channel=self._channel(call_params), text=payload["text"], blocks=blocks)
+        posted = response.get("message") or {}
+        return QuestionHandle(
+            flavor=self.FLAVOR, channel=str(response.get("channel")), message_id=str(response.get("ts")),
+            posted_at=_ts(response.get("ts")) or time.time(),
+            extra={"bot_user": posted.get("user"), "bot_id": posted.get("bot_id"), "text": payload["text"][:500]},
+        )
+
+    def answer_from_thread(self, data: Mapping[str, Any], handle: QuestionHandle,
+                           params: SlackAlerterParameters | None) -> AskResult:
+        """Decide from one ``conversations.replies`` answer: the parent's reactions and the thread's replies."""
+        messages: Sequence[Mapping[str, Any]] = data.get("messages") or []
+        parent = next((m for m in messages if m.get("ts") == handle.message_id), {})
+        candidates = [
+            Candidate(user=m.get("user"), at=_ts(m.get("ts")), text=str(m.get("text") or ""),
+                      is_bot=bool(m.get("bot_id")) or m.get("subtype") == "bot_message"
+                      or m.get("bot_id") == handle.extra.get("bot_id"))
+            for m in messages if m.get("ts") != handle.message_id
+        ]
+        # Reactions carry no time: date them after every reply seen in this check, and never before the
+        # question (the worker's clock may lag Slack's; a reaction cannot predate its message).
+        reacted_at = max(time.time(), handle.posted_at, *(c.at for c in candidates))
+        candidates += [Candidate(user=user, at=reacted_at, reaction=str(reaction.get("name")))
+                       for reaction in parent.get("reactions") or [] for user in reaction.get("users") or []]
+        return decide(candidates, self.ask_options(params), asked_at=handle.posted_at,
+                      alerter_user=handle.extra.get("bot_user"))
+
+    def check_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        call_params: SlackAlerterParameters | None = self.coerce_params(params)
+        try:
+            response = self._client(retry_rate_limits=False).conversations_replies(
+                channel=handle.channel, ts=handle.message_id, limit=200)
+        except (SlackApiError, SlackClientError, OSError) as err:
+            return self._pending_after(err)
+        return self.answer_from_thread(response.data if isinstance(response.data, dict) else {}, handle, call_params)
+
+    async def acheck_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        call_params: SlackAlerterParameters | None = self.coerce_params(params)
+        try:
+            response = await self._async_client().conversations_replies(
+                channel=handle.channel, ts=handle.message_id, limit=200)
+        except (SlackApiError, SlackClientError, OSError) as err:
+            return self._pending_after(err)
+        return self.answer_from_thread(response.data if isinstance(response.data, dict) else {}, handle, call_params)
+
+    def _pending_after(self, err: Exception) -> AskResult:
+        """A failed check is not an answer: stay pending, and honour Retry-After when Slack sent one."""
+        response = getattr(err, "response", None)
+        retry_after = None
+        if response is not None and response.status_code == 429:
+            retry_after = _ts(response.headers.get("Retry-After", response.headers.get("retry-after", 60)))
+        log.warning("Checking the Slack question failed (%s); will check again", _slack_error(err))
+        return AskResult(status=AskStatus.PENDING, reason=_slack_error(err), retry_after=retry_after)
+
+    def conclude(self, handle: QuestionHandle, result: AskResult) -> None:
+        """Reply in the thread with the outcome and mark the question, so the channel shows the state."""
+        outcome = {
+            AskStatus.APPROVED: f"Approved by <@{escape(result.responder or '?')}>",
+            AskStatus.REJECTED: f"Rejected by <@{escape(result.responder or '?')}>",
+            AskStatus.TIMED_OUT: "Timed out: no valid answer arrived in time",
+        }.get(result.status, f"Closed: {escape(result.reason or result.status.value)}")
+        line = f"{STATUS_ICONS.get(result.status, '')} {outcome}".strip()
+        try:
+            client = self._client()
+            client.chat_postMessage(channel=handle.channel, thread_ts=handle.message_id, text=line)
+            client.chat_update(channel=handle.channel, ts=handle.message_id,
+                               text=f"{handle.extra.get('text', '')}\n\n{line}"[:TEXT_LIMIT],
+                               blocks=[_section(escape(str(handle.extra.get("text", "")))[:SECTION_LIMIT] or " "),
+                                       {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}])
+        except Exception as err:  # the decision stands even if Slack cannot show it
+            log.warning("Could not post the outcome of the Slack question: %s", _slack_error(err))
