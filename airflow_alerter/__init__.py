@@ -45,6 +45,8 @@ _EXPORTS: dict[str, str] = {
     "smtp_email_failure_callback": "airflow_alerter.notifications.alerter",
     "smtp_email_success_callback": "airflow_alerter.notifications.alerter",
     "AlerterPostOperator": "airflow_alerter.operators.alerter",
+    "AlerterAskSensor": "airflow_alerter.sensors.alerter",
+    "AlerterAskTrigger": "airflow_alerter.triggers.alerter",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -82,6 +84,8 @@ if TYPE_CHECKING:
     )
     from airflow_alerter.operators.alerter import AlerterPostOperator
     from airflow_alerter.registry import get_flavor, register
+    from airflow_alerter.sensors.alerter import AlerterAskSensor
+    from airflow_alerter.triggers.alerter import AlerterAskTrigger
 
 
 def __getattr__(name: str) -> Any:

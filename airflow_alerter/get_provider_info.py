@@ -31,6 +31,8 @@ def get_provider_info() -> dict[str, Any]:
         "integrations": [{"integration-name": INTEGRATION, "tags": ["service", "alerting"]}],
         "hooks": modules("hooks.alerter"),
         "operators": modules("operators.alerter"),
+        "sensors": modules("sensors.alerter"),
+        "triggers": modules("triggers.alerter"),
         "connection-types": [provider_connection_type("airflow_alerter.hooks.alerter.AlerterHook", "Alerter")],
         "notifications": ["airflow_alerter.notifications.alerter.AlerterNotifier"],
     }

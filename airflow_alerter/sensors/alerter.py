@@ -1,0 +1,165 @@
+"""AlerterAskSensor: stop a DAG until a person approves or rejects, in Slack (or any flavor that can ask).
+
+The question is posted once per task instance. Its handle lives in an Airflow Variable keyed by
+(dag_id, run_id, task_id, map_index): Airflow clears a sensor's XCom at every reschedule
+(measured on 3.3), a Variable survives reschedules, retries and a crashed worker, so none of
+those posts the question again. The Variable is deleted when the sensor finishes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, Variable
+from airflow.sdk.configuration import conf
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
+
+from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, QuestionHandle
+
+if TYPE_CHECKING:
+    from airflow_alerter.alerters.base import BaseAlerter
+
+OnReject = Literal["fail", "skip"]
+
+
+class AlerterAskSensor(BaseSensorOperator):
+    """Post ``question`` and wait for an answer; approved → success, rejected → fail or skip.
+
+    :param alerter_conn_id: a connection whose flavor can ask (``slack``, ``discord`` …).
+    :param question: the question, a string or an ``AlerterMessage`` (title and body are templated).
+    :param approvers: user ids whose answers count (default: anyone but bots).
+    :param approve_keywords: words that approve (default: approve, LGTM, ok, yes).
+    :param reject_keywords: words that reject (default: decline, disapprove, no, reject).
+    :param on_reject: ``"fail"`` the task (downstream ``upstream_failed``) or ``"skip"`` it
+        (downstream skipped).
+    :param deferrable: wait in the triggerer instead of a worker slot.
+
+    The approved ``AskResult`` (status, responder, answered_at, text) is the task's XCom. Mind the
+    flavor's rate limits when choosing ``poke_interval``: Slack allows about one
+    ``conversations.replies`` a minute to apps outside its Marketplace, hence the 60 s default.
+    """
+
+    template_fields: Sequence[str] = ("alerter_conn_id", "title", "body", "approvers")
+    ui_color = "#e8f7e4"
+
+    def __init__(
+        self,
+        *,
+        alerter_conn_id: str,
+        question: str | AlerterMessage,
+        approvers: list[str] | None = None,
+        approve_keywords: list[str] | None = None,
+        reject_keywords: list[str] | None = None,
+        on_reject: OnReject = "fail",
+        settings: dict[str, Any] | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        if on_reject not in ("fail", "skip"):
+            raise ValueError(f"on_reject must be 'fail' or 'skip', not {on_reject!r}")
+        message = AlerterMessage.coerce(question)
+        self.alerter_conn_id = alerter_conn_id
+        self.title, self.body, self.metadata = message.title, message.body, dict(message.metadata)
+        self.approvers = approvers
+        self.approve_keywords = approve_keywords
+        self.reject_keywords = reject_keywords
+        self.on_reject = on_reject
+        self.settings = settings or {}
+        self.deferrable = deferrable
+
+    # --- the alerter and the stored question ------------------------------------------------------
+
+    def ask_settings(self) -> dict[str, Any]:
+        answer_rules = {"approvers": self.approvers, "approve_keywords": self.approve_keywords,
+                        "reject_keywords": self.reject_keywords}
+        return {**self.settings, **{key: value for key, value in answer_rules.items() if value}}
+
+    def _alerter(self) -> BaseAlerter:
+        from airflow_alerter.hooks.alerter import AlerterHook
+
+        return AlerterHook(self.alerter_conn_id, self.ask_settings()).get_alerter()
+
+    @staticmethod
+    def handle_key(context: Any) -> str:
+        ti = context["ti"]
+        return f"airflow_alerter.ask.{ti.dag_id}.{ti.run_id}.{ti.task_id}.{ti.map_index}"
+
+    def question_handle(self, context: Any, alerter: BaseAlerter) -> QuestionHandle:
+        """The posted question: found in its Variable, or posted now (once) and stored."""
+        stored = Variable.get(self.handle_key(context), default=None)
+        if stored:
+            return QuestionHandle.model_validate_json(stored)
+        question = AlerterMessage(title=self.title, body=self.body, metadata=self.metadata)
+        handle = alerter.send_question(question)
+        Variable.set(self.handle_key(context), handle.model_dump_json(),
+                     description="airflow-alerter: the question this sensor is waiting on")
+        self.log.info("Posted the question to %s (%s); waiting for an answer", handle.channel, handle.message_id)
+        return handle
+
+    # --- waiting ---------------------------------------------------------------------------------
+
+    def execute(self, context: Any) -> Any:
+        if self.deferrable:
+            return self._defer(context)
+        try:
+            return super().execute(context)
+        except (AirflowSensorTimeout, AirflowSkipException):
+            self._close_if_open(context)
+            raise
+
+    def poke(self, context: Any) -> bool | PokeReturnValue:
+        alerter = self._alerter()
+        handle = self.question_handle(context, alerter)
+        result = alerter.check_answer(handle)
+        if not result.is_final:
+            if result.retry_after:
+                self.log.info("Rate limited; the service asked to wait %ss", result.retry_after)
+            return False
+        return self._finish(context, alerter, handle, result)
+
+    def _defer(self, context: Any) -> None:
+        from airflow_alerter.triggers.alerter import AlerterAskTrigger
+
+        handle = self.question_handle(context, self._alerter())
+        trigger = AlerterAskTrigger(alerter_conn_id=self.alerter_conn_id, handle=handle.model_dump(mode="json"),
+                                    settings=self.ask_settings(), poll_interval=self.poke_interval,
+                                    timeout_at=time.time() + self.timeout)
+        self.defer(trigger=trigger, method_name="execute_complete")
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        result = AskResult.model_validate(event["result"])
+        alerter = self._alerter()
+        handle = QuestionHandle.model_validate_json(Variable.get(self.handle_key(context)))
+        if result.status is AskStatus.TIMED_OUT:
+            self._close(context, alerter, handle, result)
+            message = f"No answer to the question within {self.timeout}s"
+            raise AirflowSkipException(message) if self.soft_fail else AirflowSensorTimeout(message)
+        return self._finish(context, alerter, handle, result).xcom_value
+
+    # --- finishing -------------------------------------------------------------------------------
+
+    def _finish(self, context: Any, alerter: BaseAlerter, handle: QuestionHandle, result: AskResult) -> PokeReturnValue:
+        self._close(context, alerter, handle, result)
+        if result.approved:
+            self.log.info("Approved by %s: %s", result.responder, result.text)
+            return PokeReturnValue(is_done=True, xcom_value=result.model_dump(mode="json"))
+        why = f"Rejected by {result.responder}: {result.text}" if result.status is AskStatus.REJECTED else (
+            f"The question could not be answered: {result.reason}")
+        if self.on_reject == "skip":
+            raise AirflowSkipException(why)
+        raise AirflowFailException(why)
+
+    def _close(self, context: Any, alerter: BaseAlerter, handle: QuestionHandle, result: AskResult) -> None:
+        """Show the outcome next to the question, then forget the handle so a re-run asks anew."""
+        alerter.conclude(handle, result)
+        Variable.delete(self.handle_key(context))
+
+    def _close_if_open(self, context: Any) -> None:
+        stored = Variable.get(self.handle_key(context), default=None)
+        if stored:
+            timed_out = AskResult(status=AskStatus.TIMED_OUT, reason=f"no valid answer within {self.timeout}s")
+            self._close(context, self._alerter(), QuestionHandle.model_validate_json(stored), timed_out)

@@ -1,0 +1,63 @@
+"""AlerterAskTrigger: waits for the answer to a posted question in the triggerer, holding no worker slot.
+
+It polls with the flavor's async check (one API call each), sleeps the poll interval between
+checks (longer when the service asked for it with Retry-After), and fires once: with the answer,
+or ``timed_out`` at the deadline. Its serialized kwargs hold the question's handle, never a secret:
+the alerter is rebuilt from the connection inside the triggerer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_alerter.models import AskResult, AskStatus, QuestionHandle
+
+
+class AlerterAskTrigger(BaseTrigger):
+    """Fire with ``{"result": AskResult}`` once the question in ``handle`` is answered or times out."""
+
+    def __init__(
+        self,
+        *,
+        alerter_conn_id: str,
+        handle: Mapping[str, Any],
+        settings: Mapping[str, Any] | None = None,
+        poll_interval: float = 60.0,
+        timeout_at: float | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow leaves BaseTrigger untyped
+        self.alerter_conn_id = alerter_conn_id
+        self.handle = dict(handle)
+        self.settings = dict(settings or {})
+        self.poll_interval = poll_interval
+        self.timeout_at = timeout_at
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (f"{type(self).__module__}.{type(self).__qualname__}", {
+            "alerter_conn_id": self.alerter_conn_id, "handle": self.handle, "settings": self.settings,
+            "poll_interval": self.poll_interval, "timeout_at": self.timeout_at,
+        })
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_alerter.hooks.alerter import AlerterHook
+
+        alerter = await asyncio.to_thread(AlerterHook(self.alerter_conn_id, self.settings).get_alerter)
+        handle = QuestionHandle.model_validate(self.handle)
+        while True:
+            result = await alerter.acheck_answer(handle)
+            if result.is_final:
+                break
+            wait = max(self.poll_interval, result.retry_after or 0.0)
+            if self.timeout_at is not None and time.time() + wait > self.timeout_at:
+                await asyncio.sleep(max(self.timeout_at - time.time(), 0.0))
+                result = await alerter.acheck_answer(handle)  # a last look, then give up
+                if not result.is_final:
+                    result = AskResult(status=AskStatus.TIMED_OUT, reason="no valid answer before the timeout")
+                break
+            await asyncio.sleep(wait)
+        yield TriggerEvent({"result": result.model_dump(mode="json")})  # type: ignore[no-untyped-call]
