@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +54,19 @@ def _run_demo_dags() -> list[tuple[str, str]]:
     return outcomes
 
 
+DEMO_CHANNEL = "C0DEMO"
+
+
+def _write_slack_transcript(slack: Any, path: Path) -> None:
+    """What a person would have seen in the Slack channel, as text."""
+    lines = []
+    for message in sorted(slack.messages.get(DEMO_CHANNEL, []), key=lambda m: m["ts"]):
+        indent = "    ↳ " if "thread_ts" in message else ""
+        lines.append(f"{indent}[{message['user']}] {message['text']}".replace("\n", "\n" + " " * len(indent)))
+    path.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+    print(f"Slack channel transcript (local stand-in for Slack): {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", type=Path, default=ROOT / "demo-output",
@@ -66,14 +80,22 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from tests.servers.smtp import LocalSMTPServer
 
-    with LocalSMTPServer(save_dir=inbox_dir) as inbox:
+    from tests.servers.slack_api import BOT_TOKEN, SlackAPIServer
+
+    with LocalSMTPServer(save_dir=inbox_dir) as inbox, SlackAPIServer() as slack:
         os.environ["AIRFLOW_CONN_OPS_EMAIL"] = json.dumps({
             "conn_type": "smtp", "host": inbox.host, "port": inbox.port,
             "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "airflow@example.com",
                       "to": "oncall@example.com"},
         })
+        os.environ["AIRFLOW_CONN_ML_SLACK"] = json.dumps({
+            "conn_type": "slack", "password": BOT_TOKEN,
+            "extra": {"base_url": slack.base_url, "channel": DEMO_CHANNEL},
+        })
+        slack.answer_on_check(1, user="U0DEMOLEAD", text="LGTM, ship it")  # a person approving the gate
         outcomes = _run_demo_dags()
         received = list(inbox.received)
+        _write_slack_transcript(slack, output / "slack-channel.txt")
 
     print("\n=== demo summary ===")
     for dag_id, state in outcomes:

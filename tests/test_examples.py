@@ -17,7 +17,8 @@ def test_every_example_dag_parses_without_import_errors() -> None:
     bag = DagBag(dag_folder=str(EXAMPLES))
 
     assert bag.import_errors == {}
-    assert {"example_email_failure_alerts", "example_email_post_operator"} <= set(bag.dag_ids)
+    assert {"example_email_failure_alerts", "example_email_post_operator", "example_slack_approval_gate"} <= set(
+        bag.dag_ids)
 
 
 def test_email_post_example_sends_the_announcement_and_the_html_report(

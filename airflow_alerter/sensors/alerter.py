@@ -41,7 +41,7 @@ class AlerterAskSensor(BaseSensorOperator):
     ``conversations.replies`` a minute to apps outside its Marketplace, hence the 60 s default.
     """
 
-    template_fields: Sequence[str] = ("alerter_conn_id", "title", "body", "approvers")
+    template_fields: Sequence[str] = ("alerter_conn_id", "title", "body", "metadata", "approvers")
     ui_color = "#e8f7e4"
 
     def __init__(
