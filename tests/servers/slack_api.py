@@ -235,3 +235,9 @@ def _handler_for(api: SlackAPIServer) -> type[BaseHTTPRequestHandler]:
         do_POST = _serve
 
     return Handler
+
+
+if __name__ == "__main__":  # serve in a process of its own (benchmarks): prints the base URL, runs until killed
+    server = SlackAPIServer().start()
+    print(server.base_url, flush=True)
+    threading.Event().wait()
