@@ -78,9 +78,8 @@ def main() -> None:
 
     _prepare_airflow_home(output)
     sys.path.insert(0, str(ROOT))
-    from tests.servers.smtp import LocalSMTPServer
-
     from tests.servers.slack_api import BOT_TOKEN, SlackAPIServer
+    from tests.servers.smtp import LocalSMTPServer
 
     with LocalSMTPServer(save_dir=inbox_dir) as inbox, SlackAPIServer() as slack:
         os.environ["AIRFLOW_CONN_OPS_EMAIL"] = json.dumps({
