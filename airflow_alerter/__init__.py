@@ -36,6 +36,10 @@ _EXPORTS: dict[str, str] = {
     "SlackAlerterParameters": "airflow_alerter.alerters.slack",
     "SlackAlerterPayload": "airflow_alerter.alerters.slack",
     "SlackAlerterSettings": "airflow_alerter.alerters.slack",
+    "DiscordAlerter": "airflow_alerter.alerters.discord",
+    "DiscordAlerterParameters": "airflow_alerter.alerters.discord",
+    "DiscordAlerterSettings": "airflow_alerter.alerters.discord",
+    "WebhookAlerter": "airflow_alerter.alerters.webhook",
     # Airflow glue
     "AlerterHook": "airflow_alerter.hooks.alerter",
     "AlerterNotifier": "airflow_alerter.notifications.alerter",
@@ -60,6 +64,7 @@ if TYPE_CHECKING:
         AskNotSupported,
         BaseAlerter,
     )
+    from airflow_alerter.alerters.discord import DiscordAlerter, DiscordAlerterParameters, DiscordAlerterSettings
     from airflow_alerter.alerters.slack import (
         SlackAlerter,
         SlackAlerterParameters,
@@ -72,6 +77,7 @@ if TYPE_CHECKING:
         SMTPEmailAlerterPayload,
         SMTPEmailAlerterSettings,
     )
+    from airflow_alerter.alerters.webhook import WebhookAlerter
     from airflow_alerter.hooks.alerter import AlerterHook
     from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
     from airflow_alerter.notifications.alerter import (

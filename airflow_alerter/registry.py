@@ -42,6 +42,8 @@ SOURCE_REGISTERED = "registered"
 BUILTIN_FLAVORS: dict[str, str] = {
     "smtp_email": "airflow_alerter.alerters.smtp_email:SMTPEmailAlerter",
     "slack": "airflow_alerter.alerters.slack:SlackAlerter",
+    "discord": "airflow_alerter.alerters.discord:DiscordAlerter",
+    "webhook": "airflow_alerter.alerters.webhook:WebhookAlerter",
 }
 
 #: Airflow connection types whose connections work unchanged, and the flavor that serves them.
@@ -51,6 +53,7 @@ CONN_TYPE_FLAVORS: dict[str, str] = {
     "email": "smtp_email",
     "slack": "slack",
     "slackwebhook": "slack",
+    "discord": "discord",
 }
 
 _registered: dict[str, type[BaseAlerter]] = {}

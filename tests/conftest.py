@@ -20,6 +20,8 @@ pytest_plugins = [
     "tests.plugins.secrets",
     "tests.plugins.smtp",
     "tests.plugins.slack",
+    "tests.plugins.discord",
+    "tests.plugins.webhook",
     "tests.plugins.airflow",
     "tests.plugins.cli",
 ]

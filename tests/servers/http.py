@@ -1,0 +1,123 @@
+"""The base of the local HTTP stand-ins (Discord API, webhooks): a real server on 127.0.0.1.
+
+A subclass answers ``route(request)``; the base serves it on an ephemeral port, records every
+request and applies injected faults first: an HTTP status (429 with Retry-After, 5xx), a slow
+answer, or a body that is not JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlparse
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class Fault:
+    status: int = 500
+    retry_after: float | None = None
+    delay: float = 0.0
+    raw: bytes | None = None  # answer these bytes instead of JSON (e.g. b"<html>oops")
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    body: Any = None
+
+
+@dataclass
+class LocalHTTPServer:
+    host: str = "127.0.0.1"
+    requests: list[Request] = field(default_factory=list)
+    _faults: list[tuple[str, Fault]] = field(default_factory=list)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://{self.host}:{self._server.server_port}"
+
+    def fail_next(self, path_part: str, fault: Fault, *, times: int = 1) -> None:
+        """The next ``times`` requests whose path contains ``path_part`` get ``fault``."""
+        with self._lock:
+            self._faults += [(path_part, fault)] * times
+
+    def route(self, request: Request) -> Answer:
+        raise NotImplementedError
+
+    def start(self) -> LocalHTTPServer:
+        self._server = ThreadingHTTPServer((self.host, 0), _handler_for(self))
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def __enter__(self) -> LocalHTTPServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for index, (part, fault) in enumerate(self._faults):
+                if part in path:
+                    del self._faults[index]
+                    return fault
+        return None
+
+
+def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+            pass
+
+        def _serve(self) -> None:
+            url = urlparse(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            request = Request(self.command, unquote(url.path), dict(parse_qsl(url.query)),
+                              json.loads(raw) if raw else None, {k.lower(): v for k, v in self.headers.items()})
+            with server._lock:
+                server.requests.append(request)
+            fault = server._take_fault(request.path)
+            if fault is not None:
+                time.sleep(fault.delay)
+                extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+                body = fault.raw if fault.raw is not None else json.dumps(
+                    {"message": "injected fault", "retry_after": fault.retry_after}).encode()
+                self._send(fault.status, body, extra)
+                return
+            answer = server.route(request)
+            self._send(answer.status, b"" if answer.body is None else json.dumps(answer.body).encode(), {})
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PATCH = _serve
+
+    return Handler
