@@ -180,7 +180,8 @@ def bench_email(count: int, repeats: int) -> list[Row]:
         def raw() -> None:
             for _ in range(count):
                 email = EmailMessage()
-                email["Subject"], email["From"], email["To"] = "[Airflow] Task Failure Alert", "a@example.com", "b@example.com"
+                email["Subject"] = "[Airflow] Task Failure Alert"
+                email["From"], email["To"] = "a@example.com", "b@example.com"
                 email.set_content("train failed")
                 email.add_alternative("<p>train failed</p>", subtype="html")
                 with smtplib.SMTP(server.host, server.port, timeout=30) as client:
