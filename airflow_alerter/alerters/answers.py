@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -31,6 +32,26 @@ class AskOptions(BaseModel):
     approvers: list[str] | None = None
     approve_keywords: list[str] = Field(default_factory=lambda: list(DEFAULT_APPROVE_KEYWORDS))
     reject_keywords: list[str] = Field(default_factory=lambda: list(DEFAULT_REJECT_KEYWORDS))
+
+
+class AnswerRules(BaseModel):
+    """Who may answer and with which words, as a task's settings or a call's parameters override them.
+
+    Asking flavors mix this into their Settings and Parameters models; None means "not overridden here".
+    """
+
+    approvers: list[str] | None = None
+    approve_keywords: list[str] | None = None
+    reject_keywords: list[str] | None = None
+
+
+def resolve_options(resolve: Callable[[str, Any], Any], params: Any) -> AskOptions:
+    """The AskOptions in force, by the alerter's precedence (call > task > connection > defaults)."""
+    return AskOptions(
+        approvers=resolve("approvers", params),
+        approve_keywords=resolve("approve_keywords", params) or list(DEFAULT_APPROVE_KEYWORDS),
+        reject_keywords=resolve("reject_keywords", params) or list(DEFAULT_REJECT_KEYWORDS),
+    )
 
 
 @dataclass(frozen=True)

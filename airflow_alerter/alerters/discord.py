@@ -16,13 +16,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from airflow_alerter.alerters.answers import (
-    DEFAULT_APPROVE_KEYWORDS,
-    DEFAULT_REJECT_KEYWORDS,
-    AskOptions,
-    Candidate,
-    decide,
-)
+from airflow_alerter.alerters.answers import AnswerRules, AskOptions, Candidate, decide, resolve_options
 from airflow_alerter.alerters.base import AlerterConfigError, AlerterDeliveryError, BaseAlerter, ConnectionFields
 from airflow_alerter.alerters.http import HttpError, JsonClient
 from airflow_alerter.alerters.retry import RetryPolicy
@@ -57,21 +51,15 @@ class DiscordAlerterConfig(BaseModel):
         return self
 
 
-class DiscordAlerterSettings(BaseModel):
+class DiscordAlerterSettings(AnswerRules):
     model_config = ConfigDict(extra="forbid")
 
     channel_id: str | None = None
-    approvers: list[str] | None = None
-    approve_keywords: list[str] | None = None
-    reject_keywords: list[str] | None = None
 
 
-class DiscordAlerterParameters(BaseAlerterParameters):
+class DiscordAlerterParameters(AnswerRules, BaseAlerterParameters):
     channel_id: str | None = None
     embeds: list[dict[str, Any]] | None = None
-    approvers: list[str] | None = None
-    approve_keywords: list[str] | None = None
-    reject_keywords: list[str] | None = None
 
 
 def snowflake_time(snowflake: str) -> float:
@@ -226,11 +214,7 @@ class DiscordAlerter(BaseAlerter):
     # --- asking ----------------------------------------------------------------------------------
 
     def ask_options(self, params: DiscordAlerterParameters | None) -> AskOptions:
-        return AskOptions(
-            approvers=self.resolve("approvers", params),
-            approve_keywords=self.resolve("approve_keywords", params) or list(DEFAULT_APPROVE_KEYWORDS),
-            reject_keywords=self.resolve("reject_keywords", params) or list(DEFAULT_REJECT_KEYWORDS),
-        )
+        return resolve_options(self.resolve, params)
 
     def send_question(self, question: str | AlerterMessage, params: BaseAlerterParameters | None = None
                       ) -> QuestionHandle:

@@ -20,13 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from airflow_alerter.alerters.answers import (
-    DEFAULT_APPROVE_KEYWORDS,
-    DEFAULT_REJECT_KEYWORDS,
-    AskOptions,
-    Candidate,
-    decide,
-)
+from airflow_alerter.alerters.answers import AnswerRules, AskOptions, Candidate, decide, resolve_options
 from airflow_alerter.alerters.base import (
     AlerterConfigError,
     AlerterDeliveryError,
@@ -94,26 +88,20 @@ class SlackAlerterConfig(BaseModel):
         return self
 
 
-class SlackAlerterSettings(BaseModel):
+class SlackAlerterSettings(AnswerRules):
     """Per-task overrides: where to post and who may answer with which words."""
 
     model_config = ConfigDict(extra="forbid")
 
     channel: str | None = None
-    approvers: list[str] | None = None
-    approve_keywords: list[str] | None = None
-    reject_keywords: list[str] | None = None
 
 
-class SlackAlerterParameters(BaseAlerterParameters):
+class SlackAlerterParameters(AnswerRules, BaseAlerterParameters):
     """Per-call overrides; ``blocks`` replaces the generated Block Kit (ZenML parity)."""
 
     channel: str | None = None
     blocks: list[dict[str, Any]] | None = None
     payload: SlackAlerterPayload | None = None
-    approvers: list[str] | None = None
-    approve_keywords: list[str] | None = None
-    reject_keywords: list[str] | None = None
 
 
 def build_blocks(message: AlerterMessage, payload: SlackAlerterPayload | None = None) -> list[dict[str, Any]]:
@@ -298,11 +286,7 @@ class SlackAlerter(BaseAlerter):
     # --- asking ----------------------------------------------------------------------------------
 
     def ask_options(self, params: SlackAlerterParameters | None) -> AskOptions:
-        return AskOptions(
-            approvers=self.resolve("approvers", params),
-            approve_keywords=self.resolve("approve_keywords", params) or list(DEFAULT_APPROVE_KEYWORDS),
-            reject_keywords=self.resolve("reject_keywords", params) or list(DEFAULT_REJECT_KEYWORDS),
-        )
+        return resolve_options(self.resolve, params)
 
     def send_question(
         self, question: str | AlerterMessage, params: BaseAlerterParameters | None = None
