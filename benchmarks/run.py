@@ -263,7 +263,7 @@ def bench_ask(poll_interval: float, trials: int, triggers: int, seconds: float) 
             answer_delay = poll_interval * (0.3 + 0.4 * (trial % 2))
             latencies.append(asyncio.run(_detection_latency(trigger, server, handle, answer_delay)))
             checks = server.requests[before:]
-            calls_per_check.append(len(checks) / max(sum(r.method == "conversations.replies" for r in checks), 1))
+            calls_per_check.append(len(checks) / max(sum(r.endpoint == "conversations.replies" for r in checks), 1))
     memory = measure(triggers, seconds, poll_interval=30.0)
     worst = max(latencies)
     return [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.plugins.airflow import RunDag
 from tests.plugins.slack import CHANNEL
+from tests.servers.http import Fault
 from tests.servers.slack_api import SlackAPIServer
 
 APPROVER = "UALICE01"
@@ -97,7 +98,7 @@ def test_reschedule_mode_posts_the_question_once_across_pokes(
 def test_rate_limited_checks_slow_down_but_the_gate_still_opens(
     run_dag: RunDag, slack_conn: str, slack_api: SlackAPIServer
 ) -> None:
-    slack_api.fail_next("conversations.replies", 429, times=2, retry_after=0)
+    slack_api.fail_next("conversations.replies", Fault(429, retry_after=0), times=2)
     slack_api.answer_on_check(3, user=APPROVER, text="yes")
 
     result = run_dag(gate_dag())

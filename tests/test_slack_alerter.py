@@ -8,6 +8,7 @@ from airflow_alerter import AlerterMessage, SlackAlerter, SlackAlerterParameters
 from airflow_alerter.alerters.base import AlerterConfigError, AlerterDeliveryError, ConnectionFields
 from airflow_alerter.models import AskStatus, QuestionHandle
 from tests.plugins.slack import CHANNEL, slack_config
+from tests.servers.http import Fault
 from tests.servers.slack_api import BOT_TOKEN, SlackAPIServer
 
 APPROVER, OTHER = "UALICE01", "UBOB0001"
@@ -64,14 +65,14 @@ def test_custom_blocks_and_channel_from_parameters(slack_api: SlackAPIServer) ->
 
 
 def test_rate_limited_post_is_retried_after_retry_after(slack_api: SlackAPIServer) -> None:
-    slack_api.fail_next("chat.postMessage", 429, retry_after=1)
+    slack_api.fail_next("chat.postMessage", Fault(429, retry_after=1))
 
     assert SlackAlerter(slack_config(slack_api)).post("hello") is True
     assert len(slack_api.calls("chat.postMessage")) == 2
 
 
 def test_server_errors_are_retried_a_bounded_number_of_times(slack_api: SlackAPIServer) -> None:
-    slack_api.fail_next("chat.postMessage", 500, times=10)
+    slack_api.fail_next("chat.postMessage", Fault(500), times=10)
 
     with pytest.raises(AlerterDeliveryError, match="HTTP 500"):
         SlackAlerter(slack_config(slack_api, retry_limit=2)).deliver("hello")
@@ -203,12 +204,12 @@ def test_each_check_is_one_api_call(slack_api: SlackAPIServer) -> None:
     for _ in range(3):
         alerter.check_answer(handle)
 
-    assert [request.method for request in slack_api.requests[before:]] == ["conversations.replies"] * 3
+    assert [request.endpoint for request in slack_api.requests[before:]] == ["conversations.replies"] * 3
 
 
 def test_rate_limited_check_stays_pending_and_says_when_to_retry(slack_api: SlackAPIServer) -> None:
     alerter, handle = _ask(slack_api)
-    slack_api.fail_next("conversations.replies", 429, retry_after=42)
+    slack_api.fail_next("conversations.replies", Fault(429, retry_after=42))
 
     result = alerter.check_answer(handle)
 

@@ -24,6 +24,11 @@ class Request:
     body: Any
     headers: dict[str, str]
 
+    @property
+    def endpoint(self) -> str:
+        """The last path segment: a Slack Web API method such as ``chat.postMessage``."""
+        return self.path.rsplit("/", 1)[-1]
+
 
 @dataclass
 class Fault:
@@ -94,17 +99,22 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
             url = urlparse(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            request = Request(self.command, unquote(url.path), dict(parse_qsl(url.query)),
-                              json.loads(raw) if raw else None, {k.lower(): v for k, v in self.headers.items()})
+            body: Any = None
+            if raw:
+                is_json = "json" in (self.headers.get("Content-Type") or "")
+                body = json.loads(raw) if is_json else dict(parse_qsl(raw.decode()))
+            request = Request(self.command, unquote(url.path), dict(parse_qsl(url.query)), body,
+                              {k.lower(): v for k, v in self.headers.items()})
             with server._lock:
                 server.requests.append(request)
             fault = server._take_fault(request.path)
             if fault is not None:
                 time.sleep(fault.delay)
                 extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-                body = fault.raw if fault.raw is not None else json.dumps(
-                    {"message": "injected fault", "retry_after": fault.retry_after}).encode()
-                self._send(fault.status, body, extra)
+                payload = fault.raw if fault.raw is not None else json.dumps(
+                    {"ok": False, "error": "injected_fault", "message": "injected fault",
+                     "retry_after": fault.retry_after}).encode()
+                self._send(fault.status, payload, extra)
                 return
             answer = server.route(request)
             self._send(answer.status, b"" if answer.body is None else json.dumps(answer.body).encode(), {})
