@@ -143,3 +143,23 @@ def test_failure_callback_posts_block_kit_to_the_channel(
     [alert] = slack_api.messages[CHANNEL]
     assert alert["blocks"][0] == {"type": "header", "text": {"type": "plain_text", "text": "Task Failure Alert"}}
     assert "&lt;!channel&gt; loss is nan" in str(alert["blocks"]) and "<!channel>" not in str(alert["blocks"])
+
+
+def test_mapped_gates_each_ask_their_own_question_once(
+    run_dag: RunDag, slack_conn: str, slack_api: SlackAPIServer
+) -> None:
+    slack_api.answer_on_check(1, user=APPROVER, text="approve")
+    slack_api.answer_on_check(3, user=APPROVER, text="reject")
+
+    result = run_dag("""
+        from airflow.sdk import DAG
+        from airflow_alerter import AlerterAskSensor
+
+        with DAG("regional_release", schedule=None) as dag:
+            AlerterAskSensor.partial(task_id="gate", alerter_conn_id="ml_slack", poke_interval=0.05, timeout=30,
+                                     on_reject="skip").expand(question=["Deploy to EU?", "Deploy to US?"])
+    """)
+
+    # one instance got the approval, the other the rejection, whichever ran first
+    assert sorted([result.state_of("gate[0]"), result.state_of("gate[1]")]) == ["skipped", "success"]
+    assert sorted(q["text"].split("\n")[0] for q in slack_api.questions(CHANNEL)) == ["Deploy to EU?", "Deploy to US?"]
