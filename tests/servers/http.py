@@ -25,6 +25,11 @@ class Request:
     headers: dict[str, str]
 
     @property
+    def args(self) -> dict[str, Any]:
+        """Query and body arguments together, as Slack's Web API reads them."""
+        return {**self.query, **(self.body if isinstance(self.body, dict) else {})}
+
+    @property
     def endpoint(self) -> str:
         """The last path segment: a Slack Web API method such as ``chat.postMessage``."""
         return self.path.rsplit("/", 1)[-1]

@@ -89,7 +89,7 @@ class SlackAPIServer(LocalHTTPServer):
         action = getattr(self, "_" + request.endpoint.replace(".", "_"), None)
         if action is None:
             return Answer(200, {"ok": False, "error": "unknown_method"})
-        return Answer(200, action({**request.query, **(request.body or {})}))
+        return Answer(200, action(request.args))
 
     def _find(self, channel: str, ts: str) -> dict[str, Any]:
         return next(m for m in self.messages.get(channel, []) if m["ts"] == ts)
