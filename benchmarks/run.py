@@ -116,6 +116,12 @@ STYLES = {
         "extra": '    gate = AlerterAskSensor(task_id="gate", alerter_conn_id="ml_slack", question="Deploy?")\n',
         "tail": " >> gate",
     },
+    "ours, callbacks only": {
+        "imports": "from airflow_alerter import alerter_failure_callback",
+        "dag_args": 'on_failure_callback=alerter_failure_callback("ops_email")',
+        "task_args": 'on_failure_callback=alerter_failure_callback("ml_slack")',
+        "extra": "", "tail": "",
+    },
     "official notifiers": {
         "imports": "from airflow.providers.slack.notifications.slack import SlackNotifier\n"
                    "from airflow.providers.smtp.notifications.smtp import SmtpNotifier",
@@ -149,9 +155,14 @@ def bench_parsing(dag_count: int, repeats: int, home: str, workdir: Path) -> lis
 
     medians = _interleaved({style: runner(folder) for style, folder in folders.items()}, repeats)
     base = medians["no alerting"]
-    return [Row(f"parse {dag_count} DAG files (DagBag)", medians["ours"], {
-        "no alerting": base, "official notifiers": medians["official notifiers"]}, "s",
-        "≤ 1.05× no alerting", medians["ours"] / base <= 1.05)]
+    return [
+        Row(f"parse {dag_count} DAG files (DagBag): callbacks + an ask sensor (one more task)", medians["ours"], {
+            "no alerting": base, "official notifiers": medians["official notifiers"]}, "s",
+            "≤ 1.05× no alerting", medians["ours"] / base <= 1.05),
+        Row(f"parse {dag_count} DAG files (DagBag): callbacks only", medians["ours, callbacks only"], {
+            "no alerting": base, "official notifiers": medians["official notifiers"]}, "s",
+            "≤ 1.05× no alerting", medians["ours, callbacks only"] / base <= 1.05),
+    ]
 
 
 # --- 3. post overhead -------------------------------------------------------------------------------
