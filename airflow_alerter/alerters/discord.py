@@ -2,47 +2,115 @@
 
 Mentions are neutralised on every message (``allowed_mentions: {"parse": []}``), so an exception
 text holding ``@everyone`` pings nobody. Long messages are split across embeds and messages to fit
-Discord's limits instead of failing. ZenML's Discord alerter matches answers case-sensitively and
-gives up after 60 s; here answers are case-insensitive whole words (or ✅/❌ reactions) with no
-such limit, from approvers only when a list is given, never from bots.
+Discord's limits instead of failing, and an embed Discord refuses (HTTP 400) is sent again as plain
+text, so an alert is never lost to formatting.
+
+Answers: ZenML's Discord alerter matches keywords case-sensitively and gives up after 60 s. Here a
+*reply* to the question (Discord's Reply, so one "ok" cannot approve every open question in the
+channel) holding an approve/reject keyword as a whole word in any case, or a ✅/❌ reaction on the
+question, answers it; from approvers only when a list is given, never from bots or the alerter.
+
+What a check costs, in API calls:
+
+- **1** in the usual case: ``GET channels/{id}/messages?after=<question id - 1>&limit=100`` returns
+  the question itself, with its reaction *counts*, and the 99 messages after it;
+- **+1 per further 100 messages** when the channel is busy and no valid reply was found yet
+  (at most :data:`MAX_PAGES` pages in all; beyond that only reactions can answer);
+- **+1 per ✅/❌-type emoji** the counts show (Discord lists who reacted only on a second call),
+  skipped when a reply already decided the question.
+
+Discord does not say when a reaction was added, so a valid reply always counts before a reaction.
+Reading replies needs the bot's *Message Content* intent (Developer Portal → Bot), except for
+replies that keep Discord's default @mention of the bot; reactions work without it.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from collections.abc import Generator, Iterator, Mapping
+from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from airflow_alerter.alerters.answers import AnswerRules, AskOptions, Candidate, decide, resolve_options
+from airflow_alerter.alerters.answers import (
+    AnswerRules,
+    AskOptions,
+    Candidate,
+    classify_reaction,
+    decide,
+    resolve_options,
+)
 from airflow_alerter.alerters.base import AlerterConfigError, AlerterDeliveryError, BaseAlerter, ConnectionFields
 from airflow_alerter.alerters.http import HttpError, JsonClient
 from airflow_alerter.alerters.retry import RetryPolicy
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
+log = logging.getLogger(__name__)
+
 DISCORD_API = "https://discord.com/api/v10"
+#: where Airflow's ``discord`` connections point by default (the provider documents this host)
+DISCORD_WEBHOOK_HOST = "https://discord.com/api/"
 DISCORD_EPOCH_MS = 1420070400000
 CONTENT_LIMIT, TITLE_LIMIT, DESCRIPTION_LIMIT = 2000, 256, 4096
 FIELDS_LIMIT, FIELD_NAME_LIMIT, FIELD_VALUE_LIMIT = 25, 256, 1024
 EMBEDS_PER_MESSAGE, EMBED_TOTAL_LIMIT = 10, 6000
+#: the short line above the embeds: what notifications and embed-less clients show
+PREVIEW_LIMIT = 200
+PAGE_LIMIT = 100
+MAX_PAGES = 5
 NO_MENTIONS: dict[str, Any] = {"parse": []}
-REACTIONS = {"✅": "white_check_mark", "❌": "x"}
 BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind"})
 COLOURS = {"failure": 0xDE350B, "retry": 0xFF991F, "success": 0x00875A}
+DEFAULT_COLOUR = 0x0052CC
+STATUS_LINES = {
+    AskStatus.APPROVED: "✅ Approved by <@{responder}>",
+    AskStatus.REJECTED: "❌ Rejected by <@{responder}>",
+    AskStatus.TIMED_OUT: "⌛ Timed out: no valid answer arrived in time",
+}
+#: the form Airflow's Discord provider requires of ``webhook_endpoint``
+_WEBHOOK_ENDPOINT = re.compile(r"webhooks/[0-9]+/[A-Za-z0-9_-]+")
+_SNOWFLAKE = re.compile(r"[0-9]{1,20}")
+
+
+def _http_url(value: SecretStr | None, field: str) -> SecretStr | None:
+    if value is not None and not value.get_secret_value().startswith(("https://", "http://")):
+        raise ValueError(f"{field} must be an http(s):// URL")
+    return value
+
+
+def _snowflake(value: Any) -> str | None:
+    """Channel ids go into URL paths: only digits, so no id can reach another endpoint."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if isinstance(value, bool) or not _SNOWFLAKE.fullmatch(text):
+        raise ValueError("must be a Discord channel id (digits only; Developer Mode → Copy Channel ID)")
+    return text
+
+
+ChannelId = Annotated[str | None, BeforeValidator(_snowflake)]
 
 
 class DiscordAlerterConfig(BaseModel):
+    """What a ``discord`` or ``alerter`` connection provides: a bot token (post and ask) or a webhook (post)."""
+
     model_config = ConfigDict(extra="forbid")
 
     token: SecretStr | None = Field(default=None, description="bot token: post and ask")
-    channel_id: str | None = None
+    channel_id: ChannelId = Field(default=None, description="channel to post to with the bot token")
     webhook_url: SecretStr | None = Field(default=None, description="webhook URL: post only")
-    api_base_url: str = DISCORD_API
+    api_base_url: str = Field(default=DISCORD_API, description="Discord REST API base URL (for proxies and tests)")
     timeout: float = Field(default=30.0, gt=0)
-    retry_limit: int = Field(default=3, ge=1)
+    retry_limit: int = Field(default=3, ge=1, description="attempts for 429, 5xx and connection errors")
     retry_backoff: float = Field(default=1.0, ge=0)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_a_url(cls, value: SecretStr | None) -> SecretStr | None:
+        return _http_url(value, "webhook_url")
 
     @model_validator(mode="after")
     def _needs_a_credential(self) -> DiscordAlerterConfig:
@@ -52,18 +120,25 @@ class DiscordAlerterConfig(BaseModel):
 
 
 class DiscordAlerterSettings(AnswerRules):
+    """Per-task overrides: where to post and who may answer with which words."""
+
     model_config = ConfigDict(extra="forbid")
 
-    channel_id: str | None = None
+    channel_id: ChannelId = None
 
 
 class DiscordAlerterParameters(AnswerRules, BaseAlerterParameters):
-    channel_id: str | None = None
+    """Per-call overrides; ``embeds`` replaces the generated embeds (still split to fit, mentions off)."""
+
+    channel_id: ChannelId = None
     embeds: list[dict[str, Any]] | None = None
 
 
+# --- building messages ---------------------------------------------------------------------------
+
+
 def snowflake_time(snowflake: str) -> float:
-    """When a Discord id was made: ids encode their creation time."""
+    """When a Discord id was made: ids encode their creation time (ms since 2015) in their top bits."""
     try:
         return ((int(snowflake) >> 22) + DISCORD_EPOCH_MS) / 1000
     except ValueError:
@@ -71,29 +146,48 @@ def snowflake_time(snowflake: str) -> float:
 
 
 def _chunks(text: str, size: int) -> list[str]:
-    return [text[i:i + size] for i in range(0, len(text), size)]
+    return [text[start : start + size] for start in range(0, len(text), size)]
 
 
 def _cut(text: str, size: int) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
+def _code_block(text: str, size: int) -> str:
+    """A fenced block that user text cannot close early (a ``` inside gets a zero-width space)."""
+    fenced = text.replace("```", "`\u200b``")
+    return f"```\n{_cut(fenced, size - 8)}\n```"
+
+
+def _is_web_url(value: Any) -> bool:
+    """Discord refuses a whole message whose embed URL is not http(s); such a log URL is left out."""
+    return isinstance(value, str) and value.startswith(("https://", "http://")) and " " not in value
+
+
 def build_embeds(message: AlerterMessage) -> list[dict[str, Any]]:
-    """Embeds for ``message``: title, description, fields, exception; continued in more embeds when long."""
-    colour = COLOURS.get(str(message.metadata.get("kind")), 0x0052CC)
-    extras = [f"```{_cut(str(message.metadata[key]), DESCRIPTION_LIMIT - 8)}```"
-              for key in ("exception", "traceback") if message.metadata.get(key)]
-    descriptions = _chunks(message.body, DESCRIPTION_LIMIT) + extras or [""]
-    fields = [{"name": _cut(str(key), FIELD_NAME_LIMIT), "value": _cut(str(value), FIELD_VALUE_LIMIT), "inline": True}
-              for key, value in message.metadata.items() if key not in BLOCK_KEYS and value not in (None, "")]
-    embeds: list[dict[str, Any]] = []
-    for index, description in enumerate(descriptions):
-        embed: dict[str, Any] = {"description": description, "color": colour}
-        if index == 0 and message.title:
-            embed["title"] = _cut(message.title, TITLE_LIMIT)
-            if message.metadata.get("log_url"):
-                embed["url"] = str(message.metadata["log_url"])
-        embeds.append(embed)
+    """Embeds for ``message``: title, body, exception, then the metadata as fields; more embeds when long."""
+    colour = COLOURS.get(str(message.metadata.get("kind")), DEFAULT_COLOUR)
+    texts = _chunks(message.body, DESCRIPTION_LIMIT)
+    texts += [
+        _code_block(str(message.metadata[key]), DESCRIPTION_LIMIT)
+        for key in ("exception", "traceback")
+        if message.metadata.get(key)
+    ]
+    log_url = message.metadata.get("log_url")
+    fields = [
+        {"name": _cut(str(key), FIELD_NAME_LIMIT), "value": _cut(str(value), FIELD_VALUE_LIMIT), "inline": True}
+        for key, value in message.metadata.items()
+        if key not in BLOCK_KEYS and value not in (None, "")
+    ]
+    if _is_web_url(log_url) and not message.title:
+        fields.append({"name": "log", "value": f"[View log]({log_url})", "inline": True})
+    embeds: list[dict[str, Any]] = [{"description": text, "color": colour} for text in texts]
+    if message.title:
+        head: dict[str, Any] = embeds[0] if embeds else {"color": colour}
+        head["title"] = _cut(message.title, TITLE_LIMIT)
+        if _is_web_url(log_url):
+            head["url"] = log_url
+        embeds[:1] = [head]
     embeds += [{"fields": group, "color": colour} for group in _field_groups(fields)]
     return embeds
 
@@ -113,21 +207,57 @@ def _field_groups(fields: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]
         yield group
 
 
-def _embed_size(embed: Mapping[str, Any]) -> int:
-    return len(embed.get("title", "")) + len(embed.get("description", "")) + sum(
-        len(field["name"]) + len(field["value"]) for field in embed.get("fields", []))
+def embed_size(embed: Mapping[str, Any]) -> int:
+    """What counts towards Discord's 6000-character total of one message's embeds."""
+    texts = [
+        embed.get("title"),
+        embed.get("description"),
+        (embed.get("footer") or {}).get("text"),
+        (embed.get("author") or {}).get("name"),
+    ]
+    texts += [text for field in embed.get("fields") or [] for text in (field.get("name"), field.get("value"))]
+    return sum(len(str(text)) for text in texts if text)
 
 
-def pack_messages(content: str, embeds: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Messages of at most 10 embeds and 6000 embed characters each; the content goes on the first."""
-    batch: list[dict[str, Any]] = []
+def pack_embeds(embeds: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The embeds grouped into messages of at most 10 embeds and 6000 embed characters each."""
+    batches: list[list[dict[str, Any]]] = [[]]
     for embed in embeds:
-        if batch and (len(batch) == EMBEDS_PER_MESSAGE or sum(map(_embed_size, batch)) + _embed_size(embed)
-                      > EMBED_TOTAL_LIMIT):
-            yield {"embeds": batch, "allowed_mentions": NO_MENTIONS}
-            batch = []
+        batch = batches[-1]
+        if batch and (
+            len(batch) == EMBEDS_PER_MESSAGE or sum(map(embed_size, batch)) + embed_size(embed) > EMBED_TOTAL_LIMIT
+        ):
+            batches.append(batch := [])
         batch.append(embed)
-    yield {"embeds": batch, "allowed_mentions": NO_MENTIONS}
+    return batches
+
+
+def _with_line(text: str, line: str, size: int = CONTENT_LIMIT) -> str:
+    """``text`` then ``line``, shortening ``text`` (never ``line``) to fit ``size``."""
+    if not line:
+        return _cut(text, size)
+    return f"{_cut(text, size - len(line) - 1)}\n{line}" if text else _cut(line, size)
+
+
+def embed_messages(message: AlerterMessage, embeds: list[dict[str, Any]], line: str = "") -> list[dict[str, Any]]:
+    """The Discord messages carrying ``message`` as embeds; the first holds a short preview (and ``line``)."""
+    preview = message.title or (message.body.strip().splitlines() or [""])[0]
+    payloads = [{"embeds": batch, "allowed_mentions": NO_MENTIONS} for batch in pack_embeds(embeds)]
+    payloads[0]["content"] = _with_line(_cut(preview, PREVIEW_LIMIT), line)
+    return payloads
+
+
+def text_messages(message: AlerterMessage, line: str = "") -> list[dict[str, Any]]:
+    """The same message as plain text in 2000-character pieces: the fallback when an embed is refused."""
+    text = message.as_text()
+    head = CONTENT_LIMIT - len(line) - 1 if line else CONTENT_LIMIT
+    pieces = [text[:head], *_chunks(text[head:], CONTENT_LIMIT)]
+    if line:
+        pieces[0] = f"{pieces[0]}\n{line}" if pieces[0] else line
+    return [{"content": piece, "allowed_mentions": NO_MENTIONS} for piece in pieces]
+
+
+# --- the flavor ----------------------------------------------------------------------------------
 
 
 class DiscordAlerter(BaseAlerter):
@@ -144,70 +274,113 @@ class DiscordAlerter(BaseAlerter):
 
     @classmethod
     def config_from_connection(cls, conn: ConnectionFields) -> dict[str, Any]:
-        """Airflow's ``discord`` connection: host + extra ``webhook_endpoint``; ``alerter``: password = bot token."""
+        """Airflow's ``discord`` connection and our ``alerter`` one, read the same way.
+
+        - extra ``webhook_endpoint`` (``webhooks/{id}/{token}``) on ``host`` (default
+          ``https://discord.com/api/``): the webhook, exactly as Airflow's Discord provider reads it;
+        - ``password``: a bot token, or a whole webhook URL (``https://…``); both are masked by Airflow;
+        - other extras: the config fields (``channel_id``, ``api_base_url``, ``timeout``, …).
+        """
         data = {key: value for key, value in conn.extra.items() if key in cls.Config.model_fields}
-        password = conn.password or ""
-        if conn.conn_type == "discord" or password.startswith(("http://", "https://")):
-            endpoint = conn.extra.get("webhook_endpoint")
-            url = password if password.startswith("http") else (
-                f"{(conn.host or 'https://discord.com/api/').rstrip('/')}/{str(endpoint).lstrip('/')}" if endpoint
-                else None)
-            if url:
-                data.setdefault("webhook_url", url)
+        password = (conn.password or "").strip()
+        if password.startswith(("https://", "http://")):
+            data.setdefault("webhook_url", password)
         elif password:
             data.setdefault("token", password)
+        endpoint = conn.extra.get("webhook_endpoint")
+        if endpoint and "webhook_url" not in data:
+            data["webhook_url"] = _webhook_from_endpoint(conn, str(endpoint).strip().strip("/"))
         return data
 
+    # --- transport -------------------------------------------------------------------------------
+
     def _client(self) -> JsonClient:
-        headers = {"Authorization": f"Bot {self.config.token.get_secret_value()}"} if self.config.token else {}
-        return JsonClient("Discord", self.config.timeout,
-                          RetryPolicy(self.config.retry_limit, self.config.retry_backoff), headers)
+        token = self.config.token
+        webhook = self.config.webhook_url
+        return JsonClient(
+            "Discord",
+            self.config.timeout,
+            RetryPolicy(self.config.retry_limit, self.config.retry_backoff),
+            {"Authorization": f"Bot {token.get_secret_value()}"} if token else {},
+            secret_url=webhook.get_secret_value() if webhook else None,
+        )
 
     def _api(self, path: str) -> str:
         return f"{self.config.api_base_url.rstrip('/')}/{path}"
 
-    def _channel(self, params: DiscordAlerterParameters | None) -> str:
+    def _channel(self, params: DiscordAlerterParameters | None) -> str | None:
         channel = self.resolve("channel_id", params)
-        if not channel:
+        return str(channel) if channel else None
+
+    def _bot_channel(self, params: DiscordAlerterParameters | None) -> str:
+        channel = self._channel(params)
+        if self.config.token is None:
+            raise AlerterConfigError("token: asking questions needs a bot token (a webhook can only post)")
+        if channel is None:
             raise AlerterConfigError("channel_id: no Discord channel configured (connection, settings or parameters)")
-        return str(channel)
-
-    def messages_for(
-        self, message: str | AlerterMessage, params: DiscordAlerterParameters | None
-    ) -> list[dict[str, Any]]:
-        """The Discord messages that carry ``message``: built once for the bot and the webhook path."""
-        message = AlerterMessage.coerce(message)
-        embeds = params.embeds if params is not None and params.embeds else build_embeds(message)
-        packed = list(pack_messages("", embeds))
-        packed[0]["content"] = _cut(message.title or message.body, CONTENT_LIMIT)
-        return packed
-
-    def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
-        call_params: DiscordAlerterParameters | None = self.coerce_params(params)
-        for payload in self.messages_for(message, call_params):
-            self._send(payload, call_params)
+        return channel
 
     def _send(self, payload: dict[str, Any], params: DiscordAlerterParameters | None) -> dict[str, Any]:
+        """One message, through the bot when it has a channel, else through the webhook."""
+        channel = self._channel(params)
+        if self.config.token is not None and channel is not None:
+            path = f"channels/{channel}/messages"
+            return self._client().call("POST", self._api(path), payload, name=path) or {}
+        if self.config.webhook_url is None:
+            raise AlerterConfigError("channel_id: no Discord channel configured (connection, settings or parameters)")
+        url = self.config.webhook_url.get_secret_value()
+        return self._client().call("POST", f"{url}?wait=true", payload, name="webhook") or {}
+
+    def _post_all(
+        self, message: str | AlerterMessage, params: DiscordAlerterParameters | None, line: str = ""
+    ) -> dict[str, Any]:
+        """Post ``message`` (split to fit) and return the first posted message.
+
+        A bare text (no title, no metadata: ``post("hello")``) goes as a plain message, like one a
+        person writes; anything richer as embeds, and as plain text again if Discord refuses the embed.
+        """
+        message = AlerterMessage.coerce(message)
+        embeds = params.embeds if params is not None and params.embeds else None
+        if embeds is None and (message.title or message.metadata):
+            embeds = build_embeds(message)
+        payloads = embed_messages(message, embeds, line) if embeds else text_messages(message, line)
         try:
-            if self.config.token is None:
-                assert self.config.webhook_url is not None
-                url = self.config.webhook_url.get_secret_value()
-                return self._client().call("POST", f"{url}?wait=true", payload, name="webhook") or {}
-            channel = self._channel(params)
-            return self._client().call("POST", self._api(f"channels/{channel}/messages"), payload,
-                                       name=f"channels/{channel}/messages") or {}
+            first = self._send(payloads[0], params)
+        except HttpError as err:
+            if err.status != 400 or not embeds:
+                raise
+            log.warning("Discord refused the embed (%s); sending the message as plain text", err)
+            payloads = text_messages(message, line)
+            first = self._send(payloads[0], params)
+        for payload in payloads[1:]:
+            self._send(payload, params)
+        return first
+
+    def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
+        try:
+            self._post_all(message, self.coerce_params(params))
         except HttpError as err:
             raise AlerterDeliveryError(str(err)) from None
 
     def test_connection(self) -> tuple[bool, str]:
-        """``GET users/@me`` with the bot token, or ``GET`` the webhook (which sends nothing)."""
+        """``GET users/@me`` (and the channel, when one is set) with the bot token, or ``GET`` the webhook.
+
+        Nothing is sent: reading a webhook returns its name and channel without posting.
+        """
+        client = self._client()
         try:
-            if self.config.token is not None:
-                me = self._client().call("GET", self._api("users/@me"), name="users/@me", retry=False) or {}
-                return True, f"authenticated as {me.get('username')} ({me.get('id')})"
-            assert self.config.webhook_url is not None
-            hook = self._client().call("GET", self.config.webhook_url.get_secret_value(), name="webhook", retry=False)
-            return True, f"webhook {hook.get('name') if isinstance(hook, dict) else ''} is valid".replace("  ", " ")
+            if self.config.token is None:
+                assert self.config.webhook_url is not None
+                hook = client.call("GET", self.config.webhook_url.get_secret_value(), name="webhook", retry=False)
+                name = hook.get("name") if isinstance(hook, dict) else None
+                return True, f"the webhook{f' {name!r}' if name else ''} is valid (post only)"
+            me = client.call("GET", self._api("users/@me"), name="users/@me", retry=False) or {}
+            reason = f"authenticated as {me.get('username')} ({me.get('id')})"
+            if self.config.channel_id:
+                path = f"channels/{self.config.channel_id}"
+                channel = client.call("GET", self._api(path), name=path, retry=False) or {}
+                reason += f"; can see channel #{channel.get('name')} ({self.config.channel_id})"
+            return True, reason
         except HttpError as err:
             return False, str(err)
 
@@ -216,72 +389,172 @@ class DiscordAlerter(BaseAlerter):
     def ask_options(self, params: DiscordAlerterParameters | None) -> AskOptions:
         return resolve_options(self.resolve, params)
 
-    def send_question(self, question: str | AlerterMessage, params: BaseAlerterParameters | None = None
-                      ) -> QuestionHandle:
-        if self.config.token is None:
-            raise AlerterConfigError("token: asking questions needs a bot token (a webhook can only post)")
+    def send_question(
+        self, question: str | AlerterMessage, params: BaseAlerterParameters | None = None
+    ) -> QuestionHandle:
         call_params: DiscordAlerterParameters | None = self.coerce_params(params)
-        options = self.ask_options(call_params)
-        [payload, *rest] = self.messages_for(question, call_params)
-        payload["content"] = _cut(
-            f"{payload['content']}\nReply to this message with **{options.approve_keywords[0]}** or "
-            f"**{options.reject_keywords[0]}**, or react with ✅ / ❌.", CONTENT_LIMIT)
-        posted = self._send(payload, call_params)
-        for more in rest:
-            self._send(more, call_params)
+        channel = self._bot_channel(call_params)
+        line = _instructions(self.ask_options(call_params))
+        try:
+            posted = self._post_all(question, call_params, line)
+        except HttpError as err:
+            raise AlerterDeliveryError(str(err)) from None
         question_id = str(posted.get("id"))
-        return QuestionHandle(flavor=self.FLAVOR, channel=self._channel(call_params), message_id=question_id,
-                              posted_at=snowflake_time(question_id) or time.time(),
-                              extra={"bot_user": (posted.get("author") or {}).get("id")})
+        content = str(posted.get("content") or "")
+        return QuestionHandle(
+            flavor=self.FLAVOR,
+            channel=channel,
+            message_id=question_id,
+            posted_at=snowflake_time(question_id) or time.time(),
+            extra={"bot_user": (posted.get("author") or {}).get("id"), "text": content.removesuffix(line).rstrip()},
+        )
 
     def check_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
-        """One call (the messages around the question: the question with its reaction counts, and replies);
-        a second one only when a ✅/❌ reaction is there, to learn who reacted."""
-        call_params: DiscordAlerterParameters | None = self.coerce_params(params)
+        """Usually one call; see the module docstring for when (and why) a check takes more."""
+        checking = self._checking(handle, self.ask_options(self.coerce_params(params)))
         client = self._client()
-        path = f"channels/{handle.channel}/messages"
         try:
-            around = client.call("GET", self._api(f"{path}?around={handle.message_id}&limit=100"),
-                                 name=path, retry=False) or []
-            candidates = self._replies(around, handle)
-            question: dict[str, Any] = next((m for m in around if str(m.get("id")) == handle.message_id), {})
-            for reaction in question.get("reactions") or []:
-                emoji = (reaction.get("emoji") or {}).get("name")
-                if emoji in REACTIONS and reaction.get("count", 0) > int(bool(reaction.get("me"))):
-                    users = client.call("GET", self._api(f"{path}/{handle.message_id}/reactions/{quote(emoji)}"),
-                                        name=f"{path}/…/reactions", retry=False) or []
-                    reacted_at = max(time.time(), handle.posted_at, *(c.at for c in candidates))
-                    candidates += [Candidate(user=str(u.get("id")), at=reacted_at, reaction=REACTIONS[emoji],
-                                             is_bot=bool(u.get("bot"))) for u in users]
+            url, name = next(checking)
+            while True:
+                url, name = checking.send(client.call("GET", url, name=name, retry=False))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
         except HttpError as err:
-            return AskResult(status=AskStatus.PENDING, reason=str(err),
-                             retry_after=err.retry_after if err.status == 429 else None)
-        return decide(candidates, self.ask_options(call_params), asked_at=handle.posted_at,
-                      alerter_user=handle.extra.get("bot_user"))
+            return _failed_check(err)
 
-    @staticmethod
-    def _replies(messages: list[dict[str, Any]], handle: QuestionHandle) -> list[Candidate]:
-        """Messages after the question that reply to it, or reply to nothing (a plain "approve" in the channel)."""
-        candidates = []
-        for message in messages:
-            reference = (message.get("message_reference") or {}).get("message_id")
-            if str(message.get("id")) == handle.message_id or reference not in (None, handle.message_id):
-                continue
-            author = message.get("author") or {}
-            candidates.append(Candidate(user=str(author.get("id")), at=snowflake_time(str(message.get("id"))),
-                                        text=str(message.get("content") or ""), is_bot=bool(author.get("bot"))))
-        return candidates
+    async def acheck_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
+        """:meth:`check_answer` on aiohttp for the triggerer: the same steps, only the call differs."""
+        checking = self._checking(handle, self.ask_options(self.coerce_params(params)))
+        client = self._client()
+        try:
+            url, name = next(checking)
+            while True:
+                url, name = checking.send(await client.acall("GET", url, name=name))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        except HttpError as err:
+            return _failed_check(err)
+
+    def _checking(self, handle: QuestionHandle, options: AskOptions) -> Generator[tuple[str, str], Any, AskResult]:
+        """The steps of one check, free of I/O: yields each (URL, name) to GET, receives its JSON, returns the result.
+
+        Both :meth:`check_answer` and :meth:`acheck_answer` drive it, so the sync and async paths
+        cannot disagree on what counts as an answer or on how many calls a check makes.
+        """
+        if not handle.message_id.isdigit():
+            return AskResult(status=AskStatus.ERROR, reason="the question handle holds no Discord message id")
+        alerter_user = handle.extra.get("bot_user")
+        path = f"channels/{handle.channel}/messages"
+        anchor = int(handle.message_id) - 1  # "after the id just below the question" includes the question
+        question: dict[str, Any] | None = None
+        replies: list[Candidate] = []
+        result = AskResult(status=AskStatus.PENDING)
+        for _ in range(MAX_PAGES):
+            page = yield self._api(f"{path}?after={anchor}&limit={PAGE_LIMIT}"), path
+            page = page if isinstance(page, list) else []
+            question = question or next((m for m in page if str(m.get("id")) == handle.message_id), None)
+            replies += _replies(page, handle)
+            result = decide(replies, options, asked_at=handle.posted_at, alerter_user=alerter_user)
+            if result.is_final or len(page) < PAGE_LIMIT:
+                break
+            anchor = max(int(m["id"]) for m in page)
+        if result.is_final:
+            return result
+        if question is None:
+            return AskResult(status=AskStatus.ERROR, reason="the question is no longer in the channel (deleted?)")
+        # Discord does not date reactions: date them after every reply seen, and never before the question.
+        reacted_at = max(time.time(), handle.posted_at, *(c.at for c in replies))
+        reactions: list[Candidate] = []
+        for emoji in _answer_emojis(question):
+            reactions_path = f"{path}/{handle.message_id}/reactions"
+            users = yield self._api(f"{reactions_path}/{quote(emoji)}?limit=100"), reactions_path
+            reactions += [
+                Candidate(user=str(user.get("id")), at=reacted_at, reaction=emoji, is_bot=bool(user.get("bot")))
+                for user in (users if isinstance(users, list) else [])
+            ]
+        return decide(reactions, options, asked_at=handle.posted_at, alerter_user=alerter_user)
 
     def conclude(self, handle: QuestionHandle, result: AskResult) -> None:
-        outcome = {AskStatus.APPROVED: f"✅ Approved by <@{result.responder}>",
-                   AskStatus.REJECTED: f"❌ Rejected by <@{result.responder}>",
-                   AskStatus.TIMED_OUT: "⌛ Timed out: no valid answer arrived in time"}.get(
-            result.status, f"Closed: {result.reason}")
-        payload = {"content": outcome, "allowed_mentions": NO_MENTIONS,
-                   "message_reference": {"message_id": handle.message_id}}
+        """Reply to the question with the outcome and edit it, so the channel shows the question is closed."""
+        if template := STATUS_LINES.get(result.status):
+            line = template.format(responder=result.responder or "?")
+        else:  # an error: the reason is shown as it is (never formatted: it may hold braces)
+            line = _cut(f"⚠️ Closed: {result.reason or result.status.value}", CONTENT_LIMIT)
+        path = f"channels/{handle.channel}/messages"
+        client = self._client()
+        reply = {
+            "content": line,
+            "allowed_mentions": NO_MENTIONS,
+            "message_reference": {"message_id": handle.message_id},
+        }
+        edit = {"content": _with_line(str(handle.extra.get("text") or ""), line), "allowed_mentions": NO_MENTIONS}
         try:
-            self._client().call("POST", self._api(f"channels/{handle.channel}/messages"), payload, name="reply")
+            client.call("POST", self._api(path), reply, name=path)
+            client.call("PATCH", self._api(f"{path}/{handle.message_id}"), edit, name=f"{path}/…")
         except HttpError as err:  # the decision stands even if Discord cannot show it
-            import logging
+            log.warning("Could not post the outcome of the Discord question: %s", err)
 
-            logging.getLogger(__name__).warning("Could not post the outcome of the Discord question: %s", err)
+
+def _instructions(options: AskOptions) -> str:
+    line = (
+        f"Reply to this message with **{options.approve_keywords[0]}** or **{options.reject_keywords[0]}**, "
+        f"or react with ✅ / ❌."
+    )
+    if options.approvers:
+        line += " Answers count from: " + ", ".join(f"<@{user}>" for user in options.approvers) + "."
+    return line
+
+
+def _answer_emojis(question: Mapping[str, Any]) -> list[str]:
+    """The ✅/❌-type emojis on the question that someone other than the bot put there (counts only)."""
+    emojis = []
+    for reaction in question.get("reactions") or []:
+        emoji = str((reaction.get("emoji") or {}).get("name") or "")
+        if classify_reaction(emoji) is not None and reaction.get("count", 0) > int(bool(reaction.get("me"))):
+            emojis.append(emoji)
+    return emojis
+
+
+def _replies(messages: list[dict[str, Any]], handle: QuestionHandle) -> list[Candidate]:
+    """Messages that answer the question through Discord's Reply (their reference is the question)."""
+    candidates = []
+    for message in messages:
+        if str((message.get("message_reference") or {}).get("message_id")) != handle.message_id:
+            continue
+        author = message.get("author") or {}
+        candidates.append(
+            Candidate(
+                user=str(author.get("id")),
+                at=snowflake_time(str(message.get("id"))),
+                text=str(message.get("content") or ""),
+                is_bot=bool(author.get("bot")),
+            )
+        )
+    return candidates
+
+
+def _failed_check(err: HttpError) -> AskResult:
+    """A check that failed is not an answer: wait (429, 5xx, no answer) or stop with the reason (other 4xx).
+
+    A 401/403/404 will not heal by itself — a bad token, a bot without *Read Message History*, a
+    deleted channel — so the ask sensor fails now with the reason instead of waiting for its timeout.
+    """
+    if err.status is not None and not err.transient:
+        return AskResult(status=AskStatus.ERROR, reason=str(err))
+    log.warning("Checking the Discord question failed (%s); will check again", err)
+    return AskResult(
+        status=AskStatus.PENDING, reason=str(err), retry_after=err.retry_after if err.status == 429 else None
+    )
+
+
+def _webhook_from_endpoint(conn: ConnectionFields, endpoint: str) -> str:
+    """The webhook URL an Airflow ``discord`` connection describes, built as the provider's HttpHook builds it.
+
+    The one difference: a host without a scheme gets ``https`` (Discord serves nothing on http).
+    """
+    if not _WEBHOOK_ENDPOINT.fullmatch(endpoint):
+        raise AlerterConfigError("webhook_endpoint: expected the form webhooks/{webhook id}/{webhook token}")
+    host = (conn.host or DISCORD_WEBHOOK_HOST).strip()
+    if "://" not in host:
+        host = f"{conn.schema or 'https'}://{host}{f':{conn.port}' if conn.port else ''}"
+    return f"{host.rstrip('/')}/{endpoint}"

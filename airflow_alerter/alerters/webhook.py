@@ -1,10 +1,20 @@
 """The ``webhook`` flavor: one JSON POST to a chat's incoming webhook; post only.
 
-Presets shape the payload for Mattermost (incoming webhook), Microsoft Teams (a Workflows webhook
-taking an Adaptive Card) and Google Chat (cardsV2); ``custom`` renders a jinja2 template given in
-the connection, where every value goes through ``tojson`` so user text cannot break the JSON.
-Each preset escapes what its target would interpret: Mattermost's @channel/@all/@here, Google
-Chat's HTML subset. The webhook URL is a secret: it never appears in logs or errors.
+Presets shape the payload for Mattermost (incoming webhook: markdown text, facts as attachment
+fields), Microsoft Teams (a Workflows webhook taking an Adaptive Card) and Google Chat (cardsV2);
+``custom`` renders a jinja2 template given in the connection. Each preset escapes what its target
+would interpret:
+
+- Mattermost: ``@channel``/``@all``/``@here`` get a zero-width space, so they notify nobody;
+- Teams: text goes only into ``TextBlock``/``FactSet`` values, which Teams never renders as HTML;
+- Google Chat: card text is HTML-escaped, and ``<`` in the plain ``text`` gets a zero-width space
+  so ``<users/all>`` pings nobody;
+- custom: the template renders in jinja2's sandbox and must produce JSON; values passed through
+  ``|tojson`` are JSON-escaped (quotes, newlines, ``<``), anything else is the template's choice.
+
+The webhook URL is a secret: it goes in the connection's *password* (Airflow masks it), and never
+appears in logs or errors. The answer's body is not read: any 2xx means delivered, since Mattermost
+answers "ok", Teams' Workflows 202 with nothing, and custom targets whatever they like.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ import re
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from airflow_alerter.alerters.base import AlerterConfigError, AlerterDeliveryError, BaseAlerter, ConnectionFields
 from airflow_alerter.alerters.http import HttpError, JsonClient
@@ -24,76 +34,199 @@ from airflow_alerter.models import AlerterMessage, BaseAlerterParameters
 
 Preset = Literal["mattermost", "msteams", "google_chat", "custom"]
 BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind"})
+COLOURS = {"failure": "#DE350B", "retry": "#FF991F", "success": "#00875A"}
+DEFAULT_COLOUR = "#0052CC"
+#: text kept per part in Teams and Google Chat, whose whole message must stay under ~28 KB / 32 KB
+TEXT_LIMIT, EXCEPTION_LIMIT, FACT_LIMIT = 8000, 4000, 500
+ZWSP = "\u200b"
 _MATTERMOST_MENTIONS = re.compile(r"@(channel|all|here)\b", re.IGNORECASE)
 
 
 class WebhookAlerterConfig(BaseModel):
+    """What an ``alerter`` connection with ``flavor: webhook`` provides (the URL in its password)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    webhook_url: SecretStr
-    preset: Preset = "mattermost"
-    payload_template: str | None = Field(default=None, description="custom preset: a jinja2 template of JSON")
-    headers: dict[str, str] = Field(default_factory=dict)
+    webhook_url: SecretStr = Field(description="the incoming webhook URL (a secret: the connection's password)")
+    preset: Preset = Field(default="mattermost", description="payload shape: mattermost, msteams, google_chat, custom")
+    payload_template: str | None = Field(
+        default=None, description="custom preset: a jinja2 template of the JSON body; pass values through |tojson"
+    )
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="extra HTTP headers (e.g. auth)")
     timeout: float = Field(default=30.0, gt=0)
-    retry_limit: int = Field(default=3, ge=1)
+    retry_limit: int = Field(default=3, ge=1, description="attempts for 429, 5xx and connection errors")
     retry_backoff: float = Field(default=1.0, ge=0)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _is_a_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("https://", "http://")):
+            raise ValueError("must be an http(s):// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _template_fits_the_preset(self) -> WebhookAlerterConfig:
+        """A template alone means the custom preset; a template with another preset is a mistake."""
+        if self.payload_template and self.preset != "custom":
+            if "preset" in self.model_fields_set:
+                raise ValueError(f"payload_template is only used by the custom preset, not {self.preset!r}")
+            self.preset = "custom"
+        if self.preset == "custom":
+            if not self.payload_template:
+                raise ValueError("payload_template: the custom preset needs a jinja2 template of the JSON body")
+            _template(self.payload_template)
+        return self
+
+
+# --- presets -------------------------------------------------------------------------------------
+
+
+def _cut(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 def _facts(message: AlerterMessage) -> list[tuple[str, str]]:
     return [(str(k), str(v)) for k, v in message.metadata.items() if k not in BLOCK_KEYS and v not in (None, "")]
 
 
-def mattermost(message: AlerterMessage) -> dict[str, Any]:
-    def quiet(text: str) -> str:  # a zero-width space after @ keeps the word and drops the ping
-        return _MATTERMOST_MENTIONS.sub("@\u200b\\1", text)
+def _log_url(message: AlerterMessage) -> str | None:
+    """The log URL when it is a web URL; chats refuse a whole card whose link is anything else."""
+    url = message.metadata.get("log_url")
+    return url if isinstance(url, str) and url.startswith(("https://", "http://")) and " " not in url else None
 
-    lines = [f"#### {quiet(message.title)}"] if message.title else []
-    lines += [quiet(message.body)] if message.body else []
-    lines += [f"**{quiet(k)}**: {quiet(v)}" for k, v in _facts(message)]
-    if message.metadata.get("exception"):
-        lines.append(f"```\n{message.metadata['exception']}\n```")
-    if message.metadata.get("log_url"):
-        lines.append(f"[View log]({message.metadata['log_url']})")
-    return {"text": "\n\n".join(lines)}
+
+def _exception(message: AlerterMessage) -> str:
+    """The exception and its (already trimmed) traceback, the part each preset shows in monospace."""
+    return "\n".join(str(message.metadata[key]) for key in ("exception", "traceback") if message.metadata.get(key))
+
+
+def _quiet_mentions(text: str) -> str:
+    """Mattermost's channel-wide mentions with a zero-width space after the @: the word stays, the ping goes."""
+    return _MATTERMOST_MENTIONS.sub(f"@{ZWSP}\\1", text)
+
+
+def mattermost(message: AlerterMessage) -> dict[str, Any]:
+    """Markdown ``text`` (title, body, exception, log link) and the facts as attachment fields."""
+    lines = [f"#### {_quiet_mentions(message.title)}"] if message.title else []
+    lines += [_quiet_mentions(message.body)] if message.body else []
+    if exception := _exception(message):
+        fenced = exception.replace("```", f"`{ZWSP}``")
+        lines.append(f"```\n{_quiet_mentions(fenced)}\n```")
+    if log_url := _log_url(message):
+        lines.append(f"[View log]({log_url})")
+    payload: dict[str, Any] = {"text": "\n\n".join(lines)}
+    if facts := _facts(message):
+        fields = [{"short": True, "title": _quiet_mentions(k), "value": _quiet_mentions(v)} for k, v in facts]
+        fallback = "; ".join(f"{field['title']}: {field['value']}" for field in fields)
+        colour = COLOURS.get(str(message.metadata.get("kind")), DEFAULT_COLOUR)
+        payload["attachments"] = [{"fallback": fallback, "color": colour, "fields": fields}]
+    return payload
 
 
 def msteams(message: AlerterMessage) -> dict[str, Any]:
+    """A Workflows webhook message: one Adaptive Card (title, body, facts, exception, a log button)."""
     body: list[dict[str, Any]] = []
     if message.title:
         body.append({"type": "TextBlock", "text": message.title, "weight": "Bolder", "size": "Medium", "wrap": True})
     if message.body:
-        body.append({"type": "TextBlock", "text": message.body, "wrap": True})
-    if _facts(message):
-        body.append({"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in _facts(message)]})
-    if message.metadata.get("exception"):
-        body.append({"type": "TextBlock", "text": str(message.metadata["exception"]), "fontType": "Monospace",
-                     "wrap": True, "color": "Attention"})
-    card: dict[str, Any] = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
-                            "version": "1.4", "body": body}
-    if message.metadata.get("log_url"):
-        card["actions"] = [{"type": "Action.OpenUrl", "title": "View log", "url": str(message.metadata["log_url"])}]
-    return {"type": "message",
-            "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": card}]}
+        body.append({"type": "TextBlock", "text": _cut(message.body, TEXT_LIMIT), "wrap": True})
+    if facts := _facts(message):
+        body.append({"type": "FactSet", "facts": [{"title": k, "value": _cut(v, FACT_LIMIT)} for k, v in facts]})
+    if exception := _cut(_exception(message), EXCEPTION_LIMIT):
+        body.append(
+            {"type": "TextBlock", "text": exception, "fontType": "Monospace", "wrap": True, "color": "Attention"}
+        )
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": body,
+    }
+    if log_url := _log_url(message):
+        card["actions"] = [{"type": "Action.OpenUrl", "title": "View log", "url": log_url}]
+    attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+    return {"type": "message", "attachments": [attachment]}
 
 
 def google_chat(message: AlerterMessage) -> dict[str, Any]:
+    """A plain ``text`` line for notifications, and a cardsV2 card with the details (HTML-escaped)."""
     widgets: list[dict[str, Any]] = []
     if message.body:
-        widgets.append({"textParagraph": {"text": html.escape(message.body)}})
-    widgets += [{"decoratedText": {"topLabel": html.escape(k), "text": html.escape(v)}} for k, v in _facts(message)]
-    if message.metadata.get("exception"):
-        exception = html.escape(str(message.metadata["exception"]))
-        widgets.append({"textParagraph": {"text": f"<b>Exception</b>: {exception}"}})
-    if message.metadata.get("log_url"):
-        widgets.append({"buttonList": {"buttons": [
-            {"text": "View log", "onClick": {"openLink": {"url": str(message.metadata["log_url"])}}}]}})
-    card = {"header": {"title": message.title or "Airflow alert"}, "sections": [{"widgets": widgets}]}
-    return {"text": message.title or message.body[:200], "cardsV2": [{"cardId": "airflow-alert", "card": card}]}
+        widgets.append({"textParagraph": {"text": html.escape(_cut(message.body, TEXT_LIMIT))}})
+    widgets += [
+        {"decoratedText": {"topLabel": html.escape(k), "text": html.escape(_cut(v, FACT_LIMIT)), "wrapText": True}}
+        for k, v in _facts(message)
+    ]
+    if exception := html.escape(_cut(_exception(message), EXCEPTION_LIMIT)):
+        widgets.append({"textParagraph": {"text": f'<b>Exception</b><br><font color="#DE350B">{exception}</font>'}})
+    if log_url := _log_url(message):
+        button = {"text": "View log", "onClick": {"openLink": {"url": log_url}}}
+        widgets.append({"buttonList": {"buttons": [button]}})
+    card: dict[str, Any] = {"header": {"title": _cut(message.title or "Airflow alert", 200)}}
+    if widgets:  # Google Chat refuses a section without widgets
+        card["sections"] = [{"widgets": widgets}]
+    preview = message.title or (message.body.strip().splitlines() or [""])[0]
+    return {
+        "text": _cut(preview, 200).replace("<", f"<{ZWSP}"),
+        "cardsV2": [{"cardId": "airflow-alert", "card": card}],
+    }
 
 
 PRESETS: dict[str, Callable[[AlerterMessage], dict[str, Any]]] = {
-    "mattermost": mattermost, "msteams": msteams, "google_chat": google_chat,
+    "mattermost": mattermost,
+    "msteams": msteams,
+    "google_chat": google_chat,
 }
+
+
+# --- custom templates ----------------------------------------------------------------------------
+
+
+def _template(source: str) -> Any:
+    """The compiled template in jinja2's sandbox; its values' ``|tojson`` never fails (odd types become text)."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(autoescape=False, undefined=jinja2.ChainableUndefined)
+    env.policies["json.dumps_kwargs"] = {"sort_keys": False, "ensure_ascii": False, "default": _json_default}
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateSyntaxError as err:
+        raise ValueError(
+            f"payload_template is not a valid jinja2 template (line {err.lineno}: {err.message})"
+        ) from None
+
+
+def _json_default(value: Any) -> Any:
+    """``|tojson`` of a value JSON has no type for: a missing name is null, anything else its text."""
+    import jinja2
+
+    return None if isinstance(value, jinja2.Undefined) else str(value)
+
+
+def render_custom(source: str, message: AlerterMessage) -> Any:
+    """Render ``source`` with the message's ``title``, ``body``, ``metadata`` and ``text`` (all as one string)."""
+    import jinja2
+
+    try:
+        rendered = _template(source).render(
+            title=message.title, body=message.body, metadata=message.metadata, text=message.as_text()
+        )
+    except jinja2.TemplateError as err:
+        raise AlerterDeliveryError(f"payload_template failed to render: {type(err).__name__}: {err}") from None
+    try:
+        payload = json.loads(rendered)
+    except json.JSONDecodeError as err:
+        raise AlerterDeliveryError(
+            f"payload_template did not render valid JSON for this message ({err.msg} at line {err.lineno} "
+            f"column {err.colno}); pass values through |tojson, e.g. {{{{ body | tojson }}}}"
+        ) from None
+    if not isinstance(payload, dict | list):
+        raise AlerterDeliveryError("payload_template must render a JSON object or array")
+    return payload
+
+
+# --- the flavor ----------------------------------------------------------------------------------
 
 
 class WebhookAlerter(BaseAlerter):
@@ -106,45 +239,45 @@ class WebhookAlerter(BaseAlerter):
 
     @classmethod
     def config_from_connection(cls, conn: ConnectionFields) -> dict[str, Any]:
-        """An ``alerter`` connection: the webhook URL in the password (a secret), the preset in the extras."""
+        """An ``alerter`` connection: the webhook URL in the *password* (masked by Airflow), the rest in extras.
+
+        A URL in ``host`` is refused with a pointer to the password field rather than used: the host
+        is shown in the connection list and in logs, and a webhook URL is as good as a password.
+        """
         data = {key: value for key, value in conn.extra.items() if key in cls.Config.model_fields}
         if conn.password:
-            data.setdefault("webhook_url", conn.password)
+            data.setdefault("webhook_url", conn.password.strip())
+        elif "webhook_url" not in data and conn.host:
+            raise AlerterConfigError(
+                "webhook_url: put the webhook URL in the connection's password field (Airflow masks it there), "
+                "not in host"
+            )
         return data
 
-    def payload(self, message: str | AlerterMessage) -> dict[str, Any]:
+    def payload(self, message: str | AlerterMessage) -> Any:
         """The JSON body for ``message`` under the configured preset."""
         message = AlerterMessage.coerce(message)
-        if self.config.preset != "custom":
-            return PRESETS[self.config.preset](message)
-        return self._render_custom(message)
-
-    def _render_custom(self, message: AlerterMessage) -> dict[str, Any]:
-        import jinja2
-
-        if not self.config.payload_template:
-            raise AlerterConfigError("payload_template: the custom preset needs a jinja2 template of the JSON body")
-        env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined)
-        try:
-            rendered = env.from_string(self.config.payload_template).render(
-                title=message.title, body=message.body, metadata=message.metadata, text=message.as_text())
-            payload = json.loads(rendered)
-        except jinja2.TemplateError as err:
-            raise AlerterConfigError(f"payload_template: {err}") from None
-        except ValueError as err:
-            raise AlerterConfigError(
-                f"payload_template did not render valid JSON ({err}); pass values through |tojson") from None
-        if not isinstance(payload, dict):
-            raise AlerterConfigError("payload_template must render a JSON object")
-        return payload
+        if self.config.preset == "custom":
+            assert self.config.payload_template is not None  # the config validator sees to it
+            return render_custom(self.config.payload_template, message)
+        return PRESETS[self.config.preset](message)
 
     def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
-        client = JsonClient("the webhook", self.config.timeout,
-                            RetryPolicy(self.config.retry_limit, self.config.retry_backoff), self.config.headers)
+        url = self.config.webhook_url.get_secret_value()
+        headers = {name: value.get_secret_value() for name, value in self.config.headers.items()}
+        client = JsonClient(
+            "the webhook",
+            self.config.timeout,
+            RetryPolicy(self.config.retry_limit, self.config.retry_backoff),
+            headers,
+            secret_url=url,
+            expect_json=False,
+        )
         try:
-            client.call("POST", self.config.webhook_url.get_secret_value(), self.payload(message))
+            client.call("POST", url, self.payload(message))
         except HttpError as err:
             raise AlerterDeliveryError(str(err)) from None
 
     def test_connection(self) -> tuple[bool, str]:
+        """Nothing to check without posting: a webhook has no read-only call. ``--send`` posts a test message."""
         return True, f"{self.config.preset} webhook configured (checking it would post a message: use --send)"

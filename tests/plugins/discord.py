@@ -1,4 +1,4 @@
-"""Fixtures: the local Discord API and a config that reaches it."""
+"""Fixtures: the local Discord API, and configs that reach it with the bot token or the webhook."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from tests.plugins.secrets import register_secret
-from tests.servers.discord_api import BOT_TOKEN, WEBHOOK_PATH, DiscordAPIServer
+from tests.servers.discord_api import BOT_TOKEN, WEBHOOK_TOKEN, DiscordAPIServer
 
 DISCORD_CHANNEL = "111222333"
-register_secret(BOT_TOKEN, WEBHOOK_PATH.rsplit("/", 1)[-1])
+register_secret(BOT_TOKEN, WEBHOOK_TOKEN)
 
 
 @pytest.fixture
@@ -21,5 +21,16 @@ def discord_api() -> Iterator[DiscordAPIServer]:
 
 
 def discord_config(server: DiscordAPIServer, **overrides: Any) -> dict[str, Any]:
-    return {"token": BOT_TOKEN, "channel_id": DISCORD_CHANNEL, "api_base_url": server.api_base_url,
-            "retry_backoff": 0.01, **overrides}
+    """A bot-token config posting to DISCORD_CHANNEL, with quick retries."""
+    return {
+        "token": BOT_TOKEN,
+        "channel_id": DISCORD_CHANNEL,
+        "api_base_url": server.api_base_url,
+        "retry_backoff": 0.01,
+        **overrides,
+    }
+
+
+def discord_webhook_config(server: DiscordAPIServer, **overrides: Any) -> dict[str, Any]:
+    """A webhook-only config (post only), with quick retries."""
+    return {"webhook_url": server.webhook_url, "retry_backoff": 0.01, **overrides}

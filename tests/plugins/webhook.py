@@ -1,8 +1,9 @@
-"""Fixtures: a local incoming-webhook receiver."""
+"""Fixtures: a local incoming-webhook receiver, and a config that reaches it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -16,3 +17,8 @@ register_secret(WEBHOOK_PATH.rsplit("/", 1)[-1])
 def webhook_server() -> Iterator[WebhookServer]:
     with WebhookServer() as server:
         yield server
+
+
+def webhook_config(server: WebhookServer, **overrides: Any) -> dict[str, Any]:
+    """A webhook config for ``server``, with quick retries."""
+    return {"webhook_url": server.webhook_url, "retry_backoff": 0.01, **overrides}

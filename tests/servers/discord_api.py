@@ -1,4 +1,11 @@
-"""A local stand-in for Discord's REST API v10 (the subset the discord flavor calls) and its webhooks."""
+"""A local stand-in for Discord's REST API v10 (the subset the discord flavor calls) and its webhooks.
+
+It checks what Discord checks before accepting a message — the bot token, the content and embed
+limits, http(s) embed URLs, "not empty" — and answers 400 "Invalid Form Body" like Discord does,
+so a test that passes here does not post something Discord would refuse. Message lists page like
+Discord's (``after``/``before``/``around``, ``limit`` ≤ 100, newest first) and carry reaction
+*counts* only; who reacted comes from the reactions endpoint. Faults come from the base class.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +19,55 @@ from tests.servers.http import Answer, LocalHTTPServer, Request
 
 BOT_TOKEN = "discord-bot-token-Secret.42"
 BOT = {"id": "900000000000000001", "username": "alerter", "bot": True}
-WEBHOOK_PATH = "/api/webhooks/123/discordWebhookSecret"
+WEBHOOK_ID, WEBHOOK_TOKEN = "123456", "discordWebhookSecret_Tok3n"
+WEBHOOK_ENDPOINT = f"webhooks/{WEBHOOK_ID}/{WEBHOOK_TOKEN}"
+WEBHOOK_PATH = f"/api/{WEBHOOK_ENDPOINT}"
+WEBHOOK_CHANNEL = "555000555"
+UNKNOWN_CHANNEL = "404404"
 DISCORD_EPOCH_MS = 1420070400000
+_API = "/api/v10"
+
+
+def embed_size(embed: dict[str, Any]) -> int:
+    texts = [
+        embed.get("title"),
+        embed.get("description"),
+        (embed.get("footer") or {}).get("text"),
+        (embed.get("author") or {}).get("name"),
+    ]
+    texts += [text for f in embed.get("fields") or [] for text in (f.get("name"), f.get("value"))]
+    return sum(len(str(text)) for text in texts if text)
+
+
+def form_errors(body: Any) -> list[str]:
+    """Why Discord would refuse this message body (empty when it would accept it)."""
+    if not isinstance(body, dict):
+        return ["body: not a JSON object"]
+    content, embeds = body.get("content") or "", body.get("embeds") or []
+    problems = []
+    if not content and not embeds:
+        problems.append("Cannot send an empty message")
+    if len(content) > 2000:
+        problems.append("content: Must be 2000 or fewer in length")
+    if len(embeds) > 10:
+        problems.append("embeds: Must be 10 or fewer in length")
+    if sum(embed_size(e) for e in embeds) > 6000:
+        problems.append("embeds: Embed size exceeds maximum size of 6000")
+    for index, embed in enumerate(embeds):
+        where = f"embeds.{index}"
+        if not embed_size(embed) and not embed.get("image") and not embed.get("thumbnail"):
+            problems.append(f"{where}: embed is empty")
+        limits = (("title", 256), ("description", 4096))
+        problems += [f"{where}.{key}: too long" for key, size in limits if len(embed.get(key) or "") > size]
+        if "url" in embed and not re.match(r"https?://\S+$", str(embed["url"])):
+            problems.append(f"{where}.url: Scheme must be one of ('http', 'https')")
+        fields = embed.get("fields") or []
+        if len(fields) > 25:
+            problems.append(f"{where}.fields: Must be 25 or fewer in length")
+        for f in fields:
+            if not f.get("name") or not f.get("value") or len(f["name"]) > 256 or len(f["value"]) > 1024:
+                problems.append(f"{where}.fields: name 1-256 and value 1-1024 characters")
+    return problems
 
 
 @dataclass
@@ -24,79 +78,170 @@ class DiscordAPIServer(LocalHTTPServer):
 
     @property
     def api_base_url(self) -> str:
-        return f"{self.url}/api/v10"
+        return f"{self.url}{_API}"
 
     @property
     def webhook_url(self) -> str:
         return f"{self.url}{WEBHOOK_PATH}"
 
+    # --- what people do in the channel -----------------------------------------------------------
+
     def snowflake(self, offset_s: float = 0.0) -> str:
         """An id that encodes its creation time, as Discord's do."""
         ms = int((time.time() + offset_s) * 1000) - DISCORD_EPOCH_MS
-        return str((ms << 22) + next(self._ids))
+        return str((ms << 22) + next(self._ids) % (1 << 22))
 
-    def add_message(self, channel: str, user: str, content: str, *, reply_to: str | None = None, bot: bool = False,
-                    offset_s: float = 0.0) -> dict[str, Any]:
-        message: dict[str, Any] = {"id": self.snowflake(offset_s), "channel_id": channel, "content": content,
-                                   "author": {"id": user, "username": user, "bot": bot}}
+    def add_message(
+        self,
+        channel: str,
+        user: str,
+        content: str,
+        *,
+        reply_to: str | None = None,
+        bot: bool = False,
+        offset_s: float = 0.0,
+    ) -> dict[str, Any]:
+        """Someone writes in the channel; ``reply_to`` makes it a Discord Reply to that message."""
+        message: dict[str, Any] = {
+            "id": self.snowflake(offset_s),
+            "type": 19 if reply_to else 0,
+            "channel_id": channel,
+            "content": content,
+            "author": {"id": user, "username": f"user{user[-3:]}", "bot": bot},
+        }
         if reply_to:
-            message["message_reference"] = {"message_id": reply_to}
+            message["message_reference"] = {"type": 0, "message_id": reply_to, "channel_id": channel}
         with self._lock:
             self.channels.setdefault(channel, []).append(message)
         return message
 
+    def add_chatter(self, channel: str, count: int) -> None:
+        """``count`` unrelated messages, as in a busy channel."""
+        for n in range(count):
+            self.add_message(channel, "700000000000000999", f"chatter {n}")
+
     def add_reaction(self, channel: str, message_id: str, emoji: str, user: str, *, bot: bool = False) -> None:
         with self._lock:
-            message = next(m for m in self.channels[channel] if m["id"] == message_id)
-            reactions = message.setdefault("reactions", [])
-            entry = next((r for r in reactions if r["emoji"]["name"] == emoji), None)
-            if entry is None:
-                entry = {"emoji": {"id": None, "name": emoji}, "count": 0, "me": False, "_users": []}
-                reactions.append(entry)
-            entry["count"] += 1
-            entry["_users"].append({"id": user, "username": user, "bot": bot})
+            message = self._find(channel, message_id)
+            assert message is not None, "no such message"
+            reactions = message.setdefault("_reactions", {})
+            reactions.setdefault(emoji, []).append({"id": user, "username": f"user{user[-3:]}", "bot": bot})
 
     def questions(self, channel: str) -> list[dict[str, Any]]:
-        return [m for m in self.channels.get(channel, []) if m["author"]["id"] == BOT["id"]
-                and "message_reference" not in m]
+        """Messages the bot posted that are not replies: the questions (and alerts)."""
+        return [
+            m for m in self.channels.get(channel, []) if m["author"]["id"] == BOT["id"] and "message_reference" not in m
+        ]
+
+    def replies_to(self, channel: str, message_id: str) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self.channels.get(channel, [])
+            if (m.get("message_reference") or {}).get("message_id") == message_id
+        ]
+
+    # --- the API ---------------------------------------------------------------------------------
 
     def route(self, request: Request) -> Answer:
         if request.path == WEBHOOK_PATH:
-            if request.method == "GET":
-                return Answer(200, {"id": "123", "name": "alerts", "type": 1})
-            self.webhook_posts.append(request.body)
-            return Answer(200, {"id": self.snowflake(), **request.body})
+            return self._webhook(request)
         if request.headers.get("authorization") != f"Bot {BOT_TOKEN}":
             return Answer(401, {"message": "401: Unauthorized", "code": 0})
-        if request.path.endswith("/users/@me"):
+        path = request.path.removeprefix(_API)
+        if path == "/users/@me":
             return Answer(200, BOT)
-        if match := re.fullmatch(r"/api/v10/channels/(\w+)/messages/(\w+)/reactions/(.+)", request.path):
-            message = self._find(match[1], match[2])
-            entry = next((r for r in message.get("reactions", []) if r["emoji"]["name"] == match[3]), None)
-            return Answer(200, entry["_users"] if entry else [])
-        if match := re.fullmatch(r"/api/v10/channels/(\w+)/messages", request.path):
-            return self._post(match[1], request.body) if request.method == "POST" else self._around(match[1], request)
+        if match := re.fullmatch(r"/channels/(\d+)", path):
+            return self._channel(match[1])
+        if match := re.fullmatch(r"/channels/(\d+)/messages/(\d+)/reactions/([^/]+)", path):
+            return self._reaction_users(match[1], match[2], match[3], request)
+        if match := re.fullmatch(r"/channels/(\d+)/messages/(\d+)", path):
+            return self._one(match[1], match[2], request)
+        if match := re.fullmatch(r"/channels/(\d+)/messages", path):
+            return (
+                self._post(match[1], request.body, BOT) if request.method == "POST" else self._list(match[1], request)
+            )
         return Answer(404, {"message": "404: Not Found", "code": 0})
 
-    def _find(self, channel: str, message_id: str) -> dict[str, Any]:
-        return next(m for m in self.channels.get(channel, []) if m["id"] == message_id)
+    def _webhook(self, request: Request) -> Answer:
+        if request.method == "GET":
+            return Answer(200, {"id": WEBHOOK_ID, "type": 1, "name": "alerts", "channel_id": WEBHOOK_CHANNEL})
+        answer = self._post(WEBHOOK_CHANNEL, request.body, {"id": WEBHOOK_ID, "username": "alerts", "bot": True})
+        if answer.status == 200:
+            self.webhook_posts.append(request.body)
+            if request.query.get("wait") != "true":
+                return Answer(204, None)
+        return answer
 
-    def _post(self, channel: str, body: dict[str, Any]) -> Answer:
-        if channel == "404404":
+    def _channel(self, channel: str) -> Answer:
+        if channel == UNKNOWN_CHANNEL:
             return Answer(404, {"message": "Unknown Channel", "code": 10003})
-        message = {"id": self.snowflake(), "channel_id": channel, "author": BOT, **body}
+        return Answer(200, {"id": channel, "type": 0, "name": "deployments"})
+
+    def _find(self, channel: str, message_id: str) -> dict[str, Any] | None:
+        return next((m for m in self.channels.get(channel, []) if m["id"] == message_id), None)
+
+    def _post(self, channel: str, body: Any, author: dict[str, Any]) -> Answer:
+        if channel == UNKNOWN_CHANNEL:
+            return Answer(404, {"message": "Unknown Channel", "code": 10003})
+        if problems := form_errors(body):
+            return Answer(400, {"message": "Invalid Form Body", "code": 50035, "errors": problems})
+        message = {
+            "id": self.snowflake(),
+            "type": 19 if "message_reference" in body else 0,
+            "channel_id": channel,
+            "author": author,
+            **body,
+        }
         with self._lock:
             self.channels.setdefault(channel, []).append(message)
-        return Answer(200, message)
+        return Answer(200, _public(message))
 
-    def _around(self, channel: str, request: Request) -> Answer:
-        around, limit = request.query.get("around"), int(request.query.get("limit", 50))
+    def _one(self, channel: str, message_id: str, request: Request) -> Answer:
+        with self._lock:
+            message = self._find(channel, message_id)
+            if message is None:
+                return Answer(404, {"message": "Unknown Message", "code": 10008})
+            if request.method == "PATCH":
+                if problems := form_errors({**message, **request.body}):
+                    return Answer(400, {"message": "Invalid Form Body", "code": 50035, "errors": problems})
+                message.update(request.body, edited=True)
+            return Answer(200, _public(message))
+
+    def _list(self, channel: str, request: Request) -> Answer:
+        if channel == UNKNOWN_CHANNEL:
+            return Answer(404, {"message": "Unknown Channel", "code": 10003})
+        limit = int(request.query.get("limit", 50))
+        if not 1 <= limit <= 100:
+            return Answer(400, {"message": "Invalid Form Body", "code": 50035})
         with self._lock:
             messages = sorted(self.channels.get(channel, []), key=lambda m: int(m["id"]))
-        if around:
-            index = next((i for i, m in enumerate(messages) if m["id"] == around), 0)
-            messages = messages[max(index - limit // 2, 0): index + limit // 2 + 1]
-        public = [{k: v for k, v in m.items() if k != "reactions"} | (
-            {"reactions": [{k: v for k, v in r.items() if k != "_users"} for r in m["reactions"]]}
-            if m.get("reactions") else {}) for m in messages]
-        return Answer(200, list(reversed(public)))
+        if "after" in request.query:
+            messages = [m for m in messages if int(m["id"]) > int(request.query["after"])][:limit]
+        elif "around" in request.query:
+            index = next((i for i, m in enumerate(messages) if m["id"] == request.query["around"]), 0)
+            messages = messages[max(index - limit // 2, 0) : index + (limit + 1) // 2]
+        else:
+            if "before" in request.query:
+                messages = [m for m in messages if int(m["id"]) < int(request.query["before"])]
+            messages = messages[-limit:]
+        return Answer(200, [_public(m) for m in reversed(messages)])
+
+    def _reaction_users(self, channel: str, message_id: str, emoji: str, request: Request) -> Answer:
+        with self._lock:
+            message = self._find(channel, message_id)
+        if message is None:
+            return Answer(404, {"message": "Unknown Message", "code": 10008})
+        limit = int(request.query.get("limit", 25))
+        return Answer(200, message.get("_reactions", {}).get(emoji, [])[:limit])
+
+
+def _public(message: dict[str, Any]) -> dict[str, Any]:
+    """A message as the API shows it: reactions as counts, never the list of who reacted."""
+    shown = {k: v for k, v in message.items() if not k.startswith("_")}
+    reactions = message.get("_reactions") or {}
+    if reactions:
+        shown["reactions"] = [
+            {"emoji": {"id": None, "name": emoji}, "count": len(users), "me": False}
+            for emoji, users in reactions.items()
+        ]
+    return shown

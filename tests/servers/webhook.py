@@ -1,4 +1,9 @@
-"""A local incoming-webhook receiver (Mattermost, Teams, Google Chat, anything that takes JSON)."""
+"""A local incoming-webhook receiver (Mattermost, Teams, Google Chat, anything that takes JSON).
+
+It records every JSON body posted to its one secret path and answers 200 with an empty body (as
+Teams' Workflows do); other answers — Mattermost's plain "ok", 429, 5xx, HTML from a proxy — come
+from the base class's faults.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Any
 
 from tests.servers.http import Answer, LocalHTTPServer, Request
 
-WEBHOOK_PATH = "/hooks/incoming/webhookSecretXYZ"
+WEBHOOK_PATH = "/hooks/incoming/webhookSecretXYZ123"
 
 
 @dataclass
@@ -21,5 +26,7 @@ class WebhookServer(LocalHTTPServer):
     def route(self, request: Request) -> Answer:
         if request.path != WEBHOOK_PATH:
             return Answer(404, {"message": "no such hook"})
+        if request.method != "POST" or "application/json" not in request.headers.get("content-type", ""):
+            return Answer(400, {"message": "expected a JSON POST"})
         self.posts.append(request.body)
         return Answer(200, None)
