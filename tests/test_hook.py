@@ -118,3 +118,16 @@ def test_hook_connection_test_runs_the_flavors_live_check(
     assert AlerterHook("mail").test_connection()[0] is True
     ok, reason = AlerterHook("mail_down").test_connection()
     assert not ok and "could not connect to 127.0.0.1" in reason and "ConnectionRefusedError" in reason
+
+
+def test_secrets_nested_in_the_config_are_masked_too(airflow_conn: DefineConn) -> None:
+    """The webhook flavor's headers are a dict of secrets; Airflow's masker must learn each one."""
+    from airflow.sdk.log import _secrets_masker
+
+    header_secret = "Bearer nested-Header-Secret-7731"
+    conn_id = airflow_conn("nested_secrets", "alerter", password="https://chat.example/hooks/abc",
+                           extra=json.dumps({"flavor": "webhook", "headers": {"X-Relay-Signature": header_secret}}))
+
+    AlerterHook(conn_id).get_alerter()
+
+    assert header_secret not in _secrets_masker().redact(f"sent {header_secret}")

@@ -7,7 +7,7 @@ type names any registered flavor, custom ones included, in its extra ``flavor``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -27,12 +27,30 @@ def _strip_provider_prefix(extra: Mapping[str, Any], conn_type: str) -> dict[str
 
 
 def _mask_secrets(config: BaseModel) -> None:
-    """Register every secret field's value with Airflow's masker, so task logs show *** for it."""
+    """Register every secret value with Airflow's masker, so task logs show *** for it.
+
+    Secrets may sit inside containers (the webhook flavor's ``headers`` is a dict of SecretStr), so
+    the walk goes into dicts, lists and nested models, not just the top-level fields.
+    """
     from airflow.sdk.log import mask_secret
 
-    for name, value in config:
-        if isinstance(value, SecretStr) and value.get_secret_value():
-            mask_secret(value.get_secret_value(), name)
+    for secret in _secret_values(config):
+        mask_secret(secret)
+
+
+def _secret_values(value: Any) -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        if value.get_secret_value():
+            yield value.get_secret_value()
+    elif isinstance(value, BaseModel):
+        for _, field in value:
+            yield from _secret_values(field)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _secret_values(item)
+    elif isinstance(value, (list, tuple, set)):
+        for item in value:
+            yield from _secret_values(item)
 
 
 class AlerterHook(BaseHook):
