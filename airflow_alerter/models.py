@@ -12,7 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from airflow_alerter.validation import reject_control_chars
+from airflow_alerter.validation import reject_control_chars, replace_lone_surrogates
+
+#: the title of a message that says nothing at all: every chat refuses an empty message
+EMPTY_MESSAGE_TITLE = "Airflow alert"
 
 
 class AlerterMessage(BaseModel):
@@ -28,6 +31,16 @@ class AlerterMessage(BaseModel):
     body: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("title", "body", "metadata", mode="before")
+    @classmethod
+    def _encodable(cls, value: Any) -> Any:
+        """Lone surrogates (bytes decoded with ``surrogateescape``, broken pairs) become U+FFFD.
+
+        They cannot be encoded as UTF-8, so they would otherwise fail a send halfway (SMTP) or
+        reach a chat as invalid JSON. Metadata keys and string values are cleaned too.
+        """
+        return replace_lone_surrogates(value)
+
     @field_validator("title")
     @classmethod
     def _title_is_one_line(cls, value: str) -> str:
@@ -35,8 +48,16 @@ class AlerterMessage(BaseModel):
 
     @classmethod
     def coerce(cls, message: str | AlerterMessage) -> AlerterMessage:
-        """Accept a bare string where ZenML accepts one: it becomes the body."""
-        return message if isinstance(message, AlerterMessage) else cls(body=str(message))
+        """Accept a bare string where ZenML accepts one: it becomes the body.
+
+        A message with no title, no visible body and no metadata gets the title
+        :data:`EMPTY_MESSAGE_TITLE`, so no flavor sends an empty message (Slack, Discord and
+        Mattermost refuse one).
+        """
+        message = message if isinstance(message, AlerterMessage) else cls(body=str(message))
+        if not (message.title.strip() or message.body.strip() or message.metadata):
+            message = message.model_copy(update={"title": EMPTY_MESSAGE_TITLE})
+        return message
 
     def as_text(self) -> str:
         """A plain-text rendering every channel can show, used as the fallback part."""

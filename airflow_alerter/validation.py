@@ -9,13 +9,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 # Every character str.splitlines() breaks on, plus NUL: Python's email headers treat all of them as
 # line breaks (found by a property test: a title holding "\x1e" made the header fail to build).
 _CONTROL_CHARS = re.compile("[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\x00]")
 # addr-spec as mail servers accept it in practice: one @, no spaces or control characters,
 # a dotted or bare domain (internal hosts such as ``alerts@mailhub`` are legitimate).
-_ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\\ud800-\udfff]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_lone_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate (``"\\udcff"``: undecodable bytes) replaced by U+FFFD.
+
+    Strings, and the keys and values of dicts and lists within, are cleaned; other values are
+    returned as they are. Nothing else changes, so valid text (emoji, RTL) is untouched.
+    """
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {replace_lone_surrogates(key): replace_lone_surrogates(item) for key, item in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(replace_lone_surrogates(item) for item in value)
+    return value
 
 
 def reject_control_chars(value: str, field: str) -> str:

@@ -84,12 +84,6 @@ def test_exception_text_cannot_close_its_code_block(discord_api: DiscordAPIServe
     assert description.count("```") == 2 and "`\u200b`` **not bold**" in description
 
 
-def test_everyone_in_an_alert_pings_nobody(discord_api: DiscordAPIServer) -> None:
-    _alerter(discord_api).post(AlerterMessage(title="@everyone", body="@here <@123> <@&456>" + "x" * 9000))
-
-    assert all(message["allowed_mentions"] == {"parse": []} for message in _posted(discord_api))
-
-
 def test_long_message_is_split_into_messages_discord_accepts(discord_api: DiscordAPIServer) -> None:
     metadata = {f"key{i}": "v" * 1500 for i in range(60)}
     message = AlerterMessage(title="T" * 400, body="b" * 30_000, metadata=metadata)

@@ -75,13 +75,6 @@ def test_missing_connection_names_it() -> None:
         AlerterHook("no_such_conn").get_alerter()
 
 
-def test_unknown_flavor_lists_the_known_ones(airflow_conn: DefineConn) -> None:
-    airflow_conn("ops", "alerter", extra={"flavor": "pigeon"})
-
-    with pytest.raises(AlerterConfigError, match=r"'ops'.*Unknown alerter flavor 'pigeon'. Known flavors:.*smtp_email"):
-        AlerterHook("ops").get_alerter()
-
-
 def test_unsupported_connection_type_says_what_to_use(airflow_conn: DefineConn) -> None:
     airflow_conn("db", "postgres", host="localhost")
 

@@ -35,17 +35,6 @@ def test_post_sends_block_kit_with_a_text_fallback(slack_api: SlackAPIServer) ->
     assert "Task Failure Alert" in posted["text"] and "train failed" in posted["text"]
 
 
-def test_user_text_is_escaped_so_nobody_is_pinged(slack_api: SlackAPIServer) -> None:
-    message = AlerterMessage(title="<!channel>", body="<!channel> <@U123> <http://x|y> & co",
-                             metadata={"exception": "KeyError: '<!here>'"})
-    SlackAlerter(slack_config(slack_api)).post(message)
-
-    posted = slack_api.messages[CHANNEL][0]
-    everything = posted["text"] + str(posted["blocks"][1:])
-    assert "<!channel>" not in everything and "<@U123>" not in everything and "<!here>" not in everything
-    assert "&lt;!channel&gt; &lt;@U123&gt; &lt;http://x|y&gt; &amp; co" in everything
-
-
 def test_long_text_is_split_to_slacks_limits_instead_of_failing(slack_api: SlackAPIServer) -> None:
     metadata = {f"key{i}": "v" * 3000 for i in range(30)}
     SlackAlerter(slack_config(slack_api)).post(AlerterMessage(title="T" * 400, body="b" * 200_000, metadata=metadata))

@@ -102,12 +102,6 @@ def test_the_traceback_follows_the_exception(webhook_server: WebhookServer, pres
     assert "KeyError: x\\nFile dag.py, line 3" in json.dumps(payload)
 
 
-def test_google_chat_all_users_mention_pings_nobody(webhook_server: WebhookServer) -> None:
-    payload = _post(webhook_server, AlerterMessage(body="<users/all> deploy failed"), preset="google_chat")
-
-    assert payload["text"] == "<\u200busers/all> deploy failed"
-
-
 # --- custom templates ----------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -77,6 +77,22 @@ class ConnectionFields:
     password: str | None = None
     schema: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def reject_unknown_extras(conn: ConnectionFields, known: Iterable[str]) -> None:
+    """On our own ``alerter`` connections an extra that no field reads is a typo: name it.
+
+    Connections of other types (``slack``, ``discord``…) may carry their provider's own extras,
+    which are left alone so existing connections keep working.
+    """
+    if conn.conn_type != "alerter":
+        return
+    names = set(known)
+    unknown = sorted(set(conn.extra) - names - {"flavor"})
+    if unknown:
+        raise AlerterConfigError(
+            f"extra: unknown key(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(names))}"
+        )
 
 
 def config_error(err: ValidationError, where: str) -> AlerterConfigError:

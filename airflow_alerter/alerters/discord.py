@@ -43,7 +43,13 @@ from airflow_alerter.alerters.answers import (
     decide,
     resolve_options,
 )
-from airflow_alerter.alerters.base import AlerterConfigError, AlerterDeliveryError, BaseAlerter, ConnectionFields
+from airflow_alerter.alerters.base import (
+    AlerterConfigError,
+    AlerterDeliveryError,
+    BaseAlerter,
+    ConnectionFields,
+    reject_unknown_extras,
+)
 from airflow_alerter.alerters.http import HttpError, JsonClient
 from airflow_alerter.alerters.retry import RetryPolicy
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
@@ -281,6 +287,7 @@ class DiscordAlerter(BaseAlerter):
         - ``password``: a bot token, or a whole webhook URL (``https://…``); both are masked by Airflow;
         - other extras: the config fields (``channel_id``, ``api_base_url``, ``timeout``, …).
         """
+        reject_unknown_extras(conn, [*cls.Config.model_fields, "webhook_endpoint"])
         data = {key: value for key, value in conn.extra.items() if key in cls.Config.model_fields}
         password = (conn.password or "").strip()
         if password.startswith(("https://", "http://")):

@@ -13,12 +13,13 @@ checking never fails the question, it only pushes the next check back by Retry-A
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
 from airflow_alerter.alerters.answers import AnswerRules, AskOptions, Candidate, decide, resolve_options
 from airflow_alerter.alerters.base import (
@@ -26,6 +27,7 @@ from airflow_alerter.alerters.base import (
     AlerterDeliveryError,
     BaseAlerter,
     ConnectionFields,
+    reject_unknown_extras,
 )
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
@@ -44,7 +46,25 @@ TEXT_LIMIT = 4000
 #: metadata the blocks show in their own places rather than as fields
 BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind", "dag_id", "task_id", "run_id"})
 DEFAULT_WEBHOOK_BASE = "https://hooks.slack.com/services"
+#: the visible end of a message cut to Slack's 50 blocks
+SHORTENED = "_… (message shortened to fit Slack's limits)_"
 STATUS_ICONS = {AskStatus.APPROVED: "✅", AskStatus.REJECTED: "❌", AskStatus.TIMED_OUT: "⌛", AskStatus.ERROR: "⚠️"}
+
+
+#: a channel, group, DM or user id (C0123ABCD) or a channel name, with or without its #
+_CHANNEL = re.compile(r"#?[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+
+
+def _slack_channel(value: Any) -> str | None:
+    """A channel as chat.postMessage takes it; anything else is refused before a request is made."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _CHANNEL.fullmatch(value):
+        raise ValueError("must be a Slack channel id (C0123ABCD) or a channel name such as #alerts")
+    return value
+
+
+SlackChannel = Annotated[str | None, BeforeValidator(_slack_channel)]
 
 
 def escape(text: str) -> str:
@@ -75,7 +95,7 @@ class SlackAlerterConfig(BaseModel):
 
     token: SecretStr | None = Field(default=None, description="bot token (xoxb-…): post and ask")
     webhook_url: SecretStr | None = Field(default=None, description="incoming webhook URL: post only")
-    channel: str | None = Field(default=None, description="default channel id or #name")
+    channel: SlackChannel = Field(default=None, description="default channel id or #name")
     base_url: str | None = Field(default=None, description="Slack Web API base URL (for proxies and tests)")
     timeout: int = Field(default=30, gt=0)
     proxy: str | None = None
@@ -93,36 +113,41 @@ class SlackAlerterSettings(AnswerRules):
 
     model_config = ConfigDict(extra="forbid")
 
-    channel: str | None = None
+    channel: SlackChannel = None
 
 
 class SlackAlerterParameters(AnswerRules, BaseAlerterParameters):
     """Per-call overrides; ``blocks`` replaces the generated Block Kit (ZenML parity)."""
 
-    channel: str | None = None
+    channel: SlackChannel = None
     blocks: list[dict[str, Any]] | None = None
     payload: SlackAlerterPayload | None = None
 
 
 def build_blocks(message: AlerterMessage, payload: SlackAlerterPayload | None = None) -> list[dict[str, Any]]:
     """Block Kit for ``message``: header, body sections, fields, exception, context line; within Slack's limits."""
-    blocks: list[dict[str, Any]] = []
+    head: list[dict[str, Any]] = []
     if message.title:
         header = {"type": "plain_text", "text": _truncate(message.title, HEADER_LIMIT)}
-        blocks.append({"type": "header", "text": header})
-    blocks += [_section(chunk) for chunk in _chunks(escape(message.body), SECTION_LIMIT) if chunk.strip()]
+        head.append({"type": "header", "text": header})
+    body = [_section(chunk) for chunk in _chunks(escape(message.body), SECTION_LIMIT) if chunk.strip()]
     facts = {**(payload.model_dump(exclude_none=True) if payload else {}),
              **{k: v for k, v in message.metadata.items() if k not in BLOCK_KEYS and v not in (None, "")}}
     fields = [{"type": "mrkdwn", "text": _truncate(f"*{escape(str(k))}*\n{escape(str(v))}", FIELD_LIMIT)}
               for k, v in facts.items()]
-    blocks += [{"type": "section", "fields": fields[i:i + MAX_FIELDS]} for i in range(0, len(fields), MAX_FIELDS)]
+    tail = [{"type": "section", "fields": fields[i:i + MAX_FIELDS]} for i in range(0, len(fields), MAX_FIELDS)]
     for key in ("exception", "traceback"):
         if message.metadata.get(key):
             code = _truncate(escape(str(message.metadata[key])), SECTION_LIMIT - 8)
-            blocks.append(_section(f"```{code}```"))
+            tail.append(_section(f"```{code}```"))
     context = _context_line(message.metadata)
-    if len(blocks) >= MAX_BLOCKS:
-        blocks = [*blocks[: MAX_BLOCKS - 2], _section("_… (message shortened to fit Slack's limits)_")]
+    # A long body is shortened, not the facts and the exception after it: they say what went wrong.
+    room = MAX_BLOCKS - len(head) - len(tail) - (context is not None)
+    if body and len(body) > room:
+        body = [*body[: max(room - 1, 0)], _section(SHORTENED)]
+    blocks = [*head, *body, *tail]
+    if len(blocks) + (context is not None) > MAX_BLOCKS:  # so many facts that they alone overflow
+        blocks = [*blocks[: MAX_BLOCKS - 2], _section(SHORTENED)]
     return [*blocks, context] if context else blocks
 
 
@@ -134,7 +159,8 @@ def _context_line(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
     parts = [f"{label} `{escape(str(metadata[key]))}`" for key, label in
              (("dag_id", "DAG"), ("task_id", "task"), ("run_id", "run")) if metadata.get(key)]
     if metadata.get("log_url"):
-        parts.append(f"<{escape(str(metadata['log_url']))}|View log>")
+        url = escape(str(metadata["log_url"])).replace("|", "%7C")  # a | would end the URL and start the label
+        parts.append(f"<{url}|View log>")
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(parts)}]} if parts else None
 
 
@@ -183,6 +209,7 @@ class SlackAlerter(BaseAlerter):
     @classmethod
     def config_from_connection(cls, conn: ConnectionFields) -> dict[str, Any]:
         """``slack``: password is the bot token. ``slackwebhook``: password is the webhook URL (or its path)."""
+        reject_unknown_extras(conn, cls.Config.model_fields)
         extra = {key: value for key, value in conn.extra.items() if key in cls.Config.model_fields}
         if conn.conn_type == "slackwebhook":
             secret = conn.password or ""

@@ -5,10 +5,15 @@ fields), Microsoft Teams (a Workflows webhook taking an Adaptive Card) and Googl
 ``custom`` renders a jinja2 template given in the connection. Each preset escapes what its target
 would interpret:
 
-- Mattermost: ``@channel``/``@all``/``@here`` get a zero-width space, so they notify nobody;
+- Mattermost: ``@channel``/``@all``/``@here`` get a zero-width space, so they notify nobody; so do
+  the Slack forms Mattermost translates for webhooks (``<!channel>``, ``<!here>``, ``<@U123>``), and
+  a Slack-style link ``<url|label>`` keeps its ``<`` as ``&lt;`` so it stays text. The text is cut
+  to one Mattermost post (16383 characters) with a visible marker;
 - Teams: text goes only into ``TextBlock``/``FactSet`` values, which Teams never renders as HTML;
 - Google Chat: card text is HTML-escaped, and ``<`` in the plain ``text`` gets a zero-width space
   so ``<users/all>`` pings nobody;
+- Teams and Google Chat cap a message's size, so a long body or exception is cut with a visible
+  marker (:data:`SHORTENED`) rather than refused;
 - custom: the template renders in jinja2's sandbox and must produce JSON; values passed through
   ``|tojson`` are JSON-escaped (quotes, newlines, ``<``), anything else is the template's choice.
 
@@ -27,7 +32,13 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from airflow_alerter.alerters.base import AlerterConfigError, AlerterDeliveryError, BaseAlerter, ConnectionFields
+from airflow_alerter.alerters.base import (
+    AlerterConfigError,
+    AlerterDeliveryError,
+    BaseAlerter,
+    ConnectionFields,
+    reject_unknown_extras,
+)
 from airflow_alerter.alerters.http import HttpError, JsonClient
 from airflow_alerter.alerters.retry import RetryPolicy
 from airflow_alerter.models import AlerterMessage, BaseAlerterParameters
@@ -38,8 +49,14 @@ COLOURS = {"failure": "#DE350B", "retry": "#FF991F", "success": "#00875A"}
 DEFAULT_COLOUR = "#0052CC"
 #: text kept per part in Teams and Google Chat, whose whole message must stay under ~28 KB / 32 KB
 TEXT_LIMIT, EXCEPTION_LIMIT, FACT_LIMIT = 8000, 4000, 500
+#: Mattermost's body part: the whole text must fit one post (16383 characters by default)
+MATTERMOST_BODY_LIMIT = 11000
+SHORTENED = "… (shortened to fit the chat's size limit)"
 ZWSP = "\u200b"
 _MATTERMOST_MENTIONS = re.compile(r"@(channel|all|here)\b", re.IGNORECASE)
+#: what Mattermost turns a webhook's Slack markup into: <!channel> → @channel, <@U1> → @user, <url|x> → a link
+_SLACK_TOKEN = re.compile(r"<(?=[!@#])")
+_SLACK_LINK = re.compile(r"<(?=[^\n<|>]+\|[^|\n>]+>)")
 
 
 class WebhookAlerterConfig(BaseModel):
@@ -85,6 +102,25 @@ def _cut(text: str, size: int) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
+def _shorten(text: str, size: int) -> str:
+    """``text`` within ``size`` characters, ending in :data:`SHORTENED` when it had to be cut."""
+    return text if len(text) <= size else text[: size - len(SHORTENED)] + SHORTENED
+
+
+def _html_within(text: str, size: int) -> str:
+    """``text`` HTML-escaped within ``size`` characters (escaping can make it up to six times longer)."""
+    escaped = html.escape(text)
+    if len(escaped) <= size:
+        return escaped
+    room, kept = size - len(SHORTENED), []
+    for char in text[:room]:  # cut between characters, never inside an entity such as &lt;
+        piece = html.escape(char)
+        if (room := room - len(piece)) < 0:
+            break
+        kept.append(piece)
+    return "".join(kept) + SHORTENED
+
+
 def _facts(message: AlerterMessage) -> list[tuple[str, str]]:
     return [(str(k), str(v)) for k, v in message.metadata.items() if k not in BLOCK_KEYS and v not in (None, "")]
 
@@ -101,15 +137,22 @@ def _exception(message: AlerterMessage) -> str:
 
 
 def _quiet_mentions(text: str) -> str:
-    """Mattermost's channel-wide mentions with a zero-width space after the @: the word stays, the ping goes."""
+    """Mattermost's mentions made inert, the words kept.
+
+    ``@channel``/``@all``/``@here`` get a zero-width space after the @; so do the Slack forms
+    (``<!channel>``, ``<@U123>``), which Mattermost's webhook expands into mentions, after the <.
+    A Slack-style link ``<url|label>`` would become a Markdown link: its ``<`` becomes ``&lt;``.
+    """
+    text = _SLACK_LINK.sub("&lt;", text)
+    text = _SLACK_TOKEN.sub(f"<{ZWSP}", text)
     return _MATTERMOST_MENTIONS.sub(f"@{ZWSP}\\1", text)
 
 
 def mattermost(message: AlerterMessage) -> dict[str, Any]:
     """Markdown ``text`` (title, body, exception, log link) and the facts as attachment fields."""
     lines = [f"#### {_quiet_mentions(message.title)}"] if message.title else []
-    lines += [_quiet_mentions(message.body)] if message.body else []
-    if exception := _exception(message):
+    lines += [_quiet_mentions(_shorten(message.body, MATTERMOST_BODY_LIMIT))] if message.body else []
+    if exception := _shorten(_exception(message), EXCEPTION_LIMIT):
         fenced = exception.replace("```", f"`{ZWSP}``")
         lines.append(f"```\n{_quiet_mentions(fenced)}\n```")
     if log_url := _log_url(message):
@@ -129,10 +172,10 @@ def msteams(message: AlerterMessage) -> dict[str, Any]:
     if message.title:
         body.append({"type": "TextBlock", "text": message.title, "weight": "Bolder", "size": "Medium", "wrap": True})
     if message.body:
-        body.append({"type": "TextBlock", "text": _cut(message.body, TEXT_LIMIT), "wrap": True})
+        body.append({"type": "TextBlock", "text": _shorten(message.body, TEXT_LIMIT), "wrap": True})
     if facts := _facts(message):
         body.append({"type": "FactSet", "facts": [{"title": k, "value": _cut(v, FACT_LIMIT)} for k, v in facts]})
-    if exception := _cut(_exception(message), EXCEPTION_LIMIT):
+    if exception := _shorten(_exception(message), EXCEPTION_LIMIT):
         body.append(
             {"type": "TextBlock", "text": exception, "fontType": "Monospace", "wrap": True, "color": "Attention"}
         )
@@ -152,12 +195,12 @@ def google_chat(message: AlerterMessage) -> dict[str, Any]:
     """A plain ``text`` line for notifications, and a cardsV2 card with the details (HTML-escaped)."""
     widgets: list[dict[str, Any]] = []
     if message.body:
-        widgets.append({"textParagraph": {"text": html.escape(_cut(message.body, TEXT_LIMIT))}})
+        widgets.append({"textParagraph": {"text": _html_within(message.body, TEXT_LIMIT)}})
     widgets += [
         {"decoratedText": {"topLabel": html.escape(k), "text": html.escape(_cut(v, FACT_LIMIT)), "wrapText": True}}
         for k, v in _facts(message)
     ]
-    if exception := html.escape(_cut(_exception(message), EXCEPTION_LIMIT)):
+    if exception := _html_within(_exception(message), EXCEPTION_LIMIT):
         widgets.append({"textParagraph": {"text": f'<b>Exception</b><br><font color="#DE350B">{exception}</font>'}})
     if log_url := _log_url(message):
         button = {"text": "View log", "onClick": {"openLink": {"url": log_url}}}
@@ -244,6 +287,7 @@ class WebhookAlerter(BaseAlerter):
         A URL in ``host`` is refused with a pointer to the password field rather than used: the host
         is shown in the connection list and in logs, and a webhook URL is as good as a password.
         """
+        reject_unknown_extras(conn, cls.Config.model_fields)
         data = {key: value for key, value in conn.extra.items() if key in cls.Config.model_fields}
         if conn.password:
             data.setdefault("webhook_url", conn.password.strip())

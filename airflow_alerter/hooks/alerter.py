@@ -7,6 +7,7 @@ type names any registered flavor, custom ones included, in its extra ``flavor``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any
@@ -24,6 +25,22 @@ def _strip_provider_prefix(extra: Mapping[str, Any], conn_type: str) -> dict[str
     plain = {key: value for key, value in extra.items() if not key.startswith(prefix)}
     prefixed = {key[len(prefix):]: value for key, value in extra.items() if key.startswith(prefix)}
     return {**prefixed, **plain}
+
+
+def _extra_object(conn_id: str, raw: Any) -> dict[str, Any]:
+    """The connection's extra as a JSON object, or an error naming the field (never echoing it: it may hold secrets)."""
+    if raw in (None, ""):
+        return {}
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError) as err:
+        where = f" ({err.msg} at line {err.lineno} column {err.colno})" if isinstance(err, json.JSONDecodeError) else ""
+        raise AlerterConfigError(f"Connection {conn_id!r}: extra is not valid JSON{where}") from None
+    if not isinstance(value, dict):
+        raise AlerterConfigError(f"Connection {conn_id!r}: extra must be a JSON object, not a {type(value).__name__}")
+    return value
 
 
 def _mask_secrets(config: BaseModel) -> None:
@@ -86,7 +103,7 @@ class AlerterHook(BaseHook):
             login=conn.login or None,
             password=conn.password or None,
             schema=conn.schema or None,
-            extra=_strip_provider_prefix(conn.extra_dejson, conn_type),
+            extra=_strip_provider_prefix(_extra_object(self.alerter_conn_id, conn.extra), conn_type),
         )
 
     @cached_property
@@ -109,8 +126,8 @@ class AlerterHook(BaseHook):
     def get_alerter(self) -> BaseAlerter:
         """A configured alerter; config errors name the connection and the field, never a secret."""
         flavor = self.flavor
-        data = flavor.config_from_connection(self.connection_fields)
         try:
+            data = flavor.config_from_connection(self.connection_fields)
             alerter = flavor(data, self.settings)
         except AlerterConfigError as err:
             raise AlerterConfigError(f"Connection {self.alerter_conn_id!r}: {err}") from None
