@@ -29,7 +29,7 @@ def test_templated_message_subject_and_recipients_are_rendered(
     [email] = smtp_server.received
     assert (email.message["Subject"], email.rcpt_tos) == ("Release 7", ["release-7@example.com"])
     text = email.part("plain")
-    assert "Model v7 deployed" in text and "DAG release shipped it." in text and "version: 7" in text
+    assert "Model v7 deployed" in text and "DAG release shipped it." in text and "Version: 7" in text
 
 
 def test_custom_html_body_is_sent_as_given(run_dag: RunDag, smtp_conn: str, smtp_server: LocalSMTPServer) -> None:

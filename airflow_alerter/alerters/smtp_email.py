@@ -38,6 +38,7 @@ DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
 MAX_SUBJECT_LENGTH = 200
 #: Metadata keys the email lays out in blocks of their own rather than in the details table.
 BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind"})
+FACT_LABELS = {"map_index": "Map index", "dag_id": "DAG", "task_id": "Task", "run_id": "Run"}
 ACCENTS = {"failure": "#de350b", "retry": "#ff991f", "success": "#00875a"}
 DEFAULT_ACCENT = "#0052cc"
 
@@ -73,12 +74,16 @@ class SMTPEmailAlerterPayload(BaseModel):
         return cls.model_validate(known)
 
     def facts(self) -> list[tuple[str, str]]:
-        labels = {"map_index": "Map index", "dag_id": "DAG", "task_id": "Task", "run_id": "Run"}
         return [
-            (labels.get(name, name.replace("_", " ").capitalize()), str(value))
+            (fact_label(name), str(value))
             for name, value in self.model_dump(exclude={"log_url"}).items()
             if value is not None and not (name == "map_index" and value < 0)
         ]
+
+
+def fact_label(name: str) -> str:
+    """``task_instances`` → "Task instances": how a metadata key reads in the email's table."""
+    return FACT_LABELS.get(name, name.replace("_", " ").capitalize())
 
 
 class SMTPEmailAlerterConfig(BaseModel):
@@ -258,7 +263,7 @@ class SMTPEmailAlerter(BaseAlerter):
             SMTPEmailAlerterPayload.from_metadata(message.metadata)
         )
         reserved = BLOCK_KEYS | set(SMTPEmailAlerterPayload.model_fields)
-        extra_facts = [(key, str(value)) for key, value in message.metadata.items()
+        extra_facts = [(fact_label(key), str(value)) for key, value in message.metadata.items()
                        if key not in reserved and value not in (None, "")]
         metadata = message.metadata
         return {
