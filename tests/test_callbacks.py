@@ -154,3 +154,22 @@ def test_callback_with_a_missing_connection_only_warns(run_dag: RunDag, read_log
 
     assert result.state_of("work") == "failed"
     assert "Failure alert through connection 'not_defined_anywhere' was not sent" in read_logs()
+
+
+def test_mapped_failures_under_dag_test_are_alerted_one_by_one_without_waiting(
+    run_dag: RunDag, smtp_conn: str, smtp_server: LocalSMTPServer, read_logs: Callable[[], str]
+) -> None:
+    """dag.test() runs tasks one after another, so a leader waiting for its siblings would only stall the run."""
+    run_dag("""
+        from airflow.sdk import DAG, task
+        from airflow_alerter import alerter_failure_callback
+
+        with DAG("mapped_etl", schedule=None) as dag:
+            @task(on_failure_callback=alerter_failure_callback("ops_email", storm_window=600))
+            def load(row):
+                raise ValueError(f"row {row} is malformed")
+            load.expand(row=[0, 1, 2])
+    """)
+
+    assert sorted(email.part("plain").count("Map index: ") for email in smtp_server.received) == [1, 1, 1]
+    assert "dag.test() runs tasks one by one" in read_logs()

@@ -8,6 +8,10 @@ construction, and ``alerter_retry_callback`` is there for those who want each re
 A callback must never be the reason a DAG misbehaves: whatever goes wrong while alerting (a
 missing connection, a server down, a bad template) is logged as a warning naming the connection,
 the flavor and the reason, and the task's state is left alone.
+
+Mapped tasks can fail by the hundred at once. Their alerts are gathered: the first instance to
+fail waits up to ``storm_window`` seconds (10 by default) (or until its siblings have all finished) and sends one
+summary naming every instance that failed meanwhile (see :mod:`airflow_alerter.storm`).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ DAG_TITLES: dict[str, str] = {
     "success": "DAG Run Success Notification",
 }
 TRACEBACK_LINES = 30
+#: seconds the first failing mapped instance waits for its siblings before sending one summary; it
+#: must fit in Airflow's ``[core] task_success_overtime`` (20 s) with time left to send
+DEFAULT_STORM_WINDOW = 10.0
 
 
 def _trimmed_traceback(error: BaseException, lines: int) -> str:
@@ -110,6 +117,10 @@ class AlerterNotifier(BaseNotifier):
     :param body: override the default body (templated).
     :param settings: per-task flavor settings, e.g. ``{"recipient_email": ["ops@example.com"]}``.
     :param alerter_params: per-call flavor parameters (e.g. ``SMTPEmailAlerterParameters``).
+    :param storm_window: mapped task instances only: seconds to gather the alerts of the same run and
+        connection into one summary (default 10; 0 sends one alert per instance). Airflow ends a task's
+        process ``[core] task_success_overtime`` seconds after its final state, so longer windows
+        are shortened to fit unless that setting is raised.
     """
 
     template_fields = ("alerter_conn_id", "title", "body", "settings")
@@ -124,6 +135,7 @@ class AlerterNotifier(BaseNotifier):
         settings: Mapping[str, Any] | BaseModel | None = None,
         alerter_params: Mapping[str, Any] | BaseAlerterParameters | None = None,
         traceback_lines: int = TRACEBACK_LINES,
+        storm_window: float = DEFAULT_STORM_WINDOW,
     ) -> None:
         super().__init__()
         self.alerter_conn_id = alerter_conn_id
@@ -133,6 +145,7 @@ class AlerterNotifier(BaseNotifier):
         self.settings = dict(settings) if isinstance(settings, Mapping) else settings
         self.alerter_params = alerter_params
         self.traceback_lines = traceback_lines
+        self.storm_window = storm_window
 
     def __call__(self, *args: Any) -> None:
         """Render and send; a bad template is reported like any other failure to alert."""
@@ -158,10 +171,29 @@ class AlerterNotifier(BaseNotifier):
         try:
             message = task_alert_message(context, self.kind, title=self.title, body=self.body,
                                          traceback_lines=self.traceback_lines)
+            gathered = self._gather(message, context)
+            if gathered is None:
+                return
             alerter = AlerterHook(self.alerter_conn_id, self.settings).get_alerter()
-            alerter.deliver(message, alerter.coerce_params(self.alerter_params))
+            alerter.deliver(gathered, alerter.coerce_params(self.alerter_params))
         except Exception as err:
             self._warn(err)
+
+    def _gather(self, message: AlerterMessage, context: Any) -> AlerterMessage | None:
+        """The message to send: this alert, a summary of its mapped siblings' alerts, or None (another sends it)."""
+        from airflow_alerter.notifications import storm
+
+        window = storm.storm_window(context, self.alerter_conn_id, self.kind, self.storm_window)
+        if window is None:
+            return message
+        members = window.join(storm.storm_member(message, context))
+        if members is None:
+            log.info("%s alert recorded; the instance leading this alert window will send the summary",
+                     self.kind.capitalize())
+            return None
+        if not members:  # an earlier window's leader already reported this instance
+            return None
+        return storm.summary_message(members, message, context, self.kind, self.title or TITLES[self.kind])
 
     async def async_notify(self, context: Any) -> None:
         await asyncio.to_thread(self.notify, context)

@@ -627,9 +627,15 @@ class AirflowEngine:
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, TaskInstance]:
         """Task instances of a run by ``task_id`` (``task_id[i]`` for mapped ones)."""
-        found = self.api("GET", f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances?limit=1000")
+        listed: list[dict[str, Any]] = []
+        while True:  # the REST API pages by 100 at most, whatever limit is asked
+            path = f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances?limit=100&offset={len(listed)}"
+            page = self.api("GET", path)
+            listed += page["task_instances"]
+            if not page["task_instances"] or len(listed) >= page["total_entries"]:
+                break
         tis = {}
-        for ti in found["task_instances"]:
+        for ti in listed:
             key = ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
             tis[key] = TaskInstance(
                 ti["task_id"], ti["map_index"], ti["state"], ti["try_number"], ti["hostname"], ti["queue"]

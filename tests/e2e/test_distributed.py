@@ -60,3 +60,46 @@ def test_a_connection_stored_in_the_metadata_database_reaches_the_worker_through
     assert engine.wait_for_run("e2e_metastore_connection", run_id) == "success"
     [email] = inbox.wait_for(run_id, SENDERS["metastore_email"])
     assert email.message["Subject"] == "[Airflow] Model deployed"
+
+
+@pytest.mark.timeout(600)
+def test_two_hundred_failing_mapped_instances_send_a_few_summaries_naming_each_instance_once(
+    engine: AirflowEngine, inbox: Inbox
+) -> None:
+    engine.wait_for_dag("e2e_alert_storm")
+    run_id = engine.trigger("e2e_alert_storm")
+
+    assert engine.wait_for_run("e2e_alert_storm", run_id, timeout=900) == "failed"
+    states = engine.task_instances("e2e_alert_storm", run_id)
+    assert [ti.state for ti in states.values()] == ["failed"] * 200
+    named = _wait_for_named_instances(inbox, run_id, expected=200)
+    emails = inbox.about(run_id, SENDERS["ops_email"])
+    assert sorted(named) == list(range(200)), "every failed instance is named in exactly one summary"
+    assert 1 <= len(emails) <= 20
+    assert all("Task Failure Alert" in str(email.message["Subject"]) for email in emails)
+
+
+def _wait_for_named_instances(inbox: Inbox, run_id: str, expected: int, timeout: float = 240.0) -> list[int]:
+    """The map indexes the emails about ``run_id`` name, once ``expected`` of them arrived."""
+    import re
+    import time
+
+    def named() -> list[int]:
+        found: list[int] = []
+        for email in inbox.about(run_id, SENDERS["ops_email"]):
+            text = (email.part("plain") or "").replace("\r\n", "\n")
+            ranges = re.search(r"^Task instances: fail_every_row\[([0-9,\-]+)\]$", text, re.MULTILINE)
+            single = re.search(r"^Map index: ([0-9]+)$", text, re.MULTILINE)
+            if ranges:
+                for span in ranges.group(1).split(","):
+                    start, _, end = span.partition("-")
+                    found += range(int(start), int(end or start) + 1)
+            elif single:
+                found.append(int(single.group(1)))
+        return found
+
+    deadline = time.monotonic() + timeout
+    while len(named()) < expected and time.monotonic() < deadline:
+        time.sleep(2.0)
+    time.sleep(2.0)  # a duplicate would come right behind: give it the chance to show
+    return named()
