@@ -71,9 +71,17 @@ class AlerterMessage(BaseModel):
 
 
 class BaseAlerterParameters(BaseModel):
-    """Per-call parameters (ZenML's ``BaseAlerterStepParameters``); flavors extend it."""
+    """Per-call parameters (ZenML's ``BaseAlerterStepParameters``); flavors extend it.
+
+    ``question_key`` makes posting a question idempotent where the channel allows: the ask sensor
+    stores it *before* posting, so an attempt killed between posting and storing the handle finds
+    its question again (Slack: message metadata) or posts it once more without a duplicate (Discord:
+    ``enforce_nonce``), instead of asking twice.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    question_key: str | None = Field(default=None, max_length=25, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class AskStatus(str, Enum):

@@ -204,6 +204,17 @@ class BaseAlerter:
         """Post ``question`` once and return a handle to find its answer later."""
         raise AskNotSupported(self.FLAVOR)
 
+    def find_question(
+        self, question_key: str, since: float, params: BaseAlerterParameters | None = None
+    ) -> QuestionHandle | None:
+        """The question posted with ``question_key`` no earlier than ``since`` (epoch s), if the channel can tell.
+
+        Called when an earlier attempt stored the key but not the handle (its worker was killed in
+        between). None means "not found, post it": flavors that cannot search return None, and
+        flavors whose API drops duplicate posts by key (Discord) need not search at all.
+        """
+        return None
+
     def check_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
         """Look once (one API call where the channel allows) for a valid answer."""
         raise AskNotSupported(self.FLAVOR)

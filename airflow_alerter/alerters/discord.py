@@ -352,13 +352,13 @@ class DiscordAlerter(BaseAlerter):
             embeds = build_embeds(message)
         payloads = embed_messages(message, embeds, line) if embeds else text_messages(message, line)
         try:
-            first = self._send(payloads[0], params)
+            first = self._send(_once_only(payloads[0], params), params)
         except HttpError as err:
             if err.status != 400 or not embeds:
                 raise
             log.warning("Discord refused the embed (%s); sending the message as plain text", err)
             payloads = text_messages(message, line)
-            first = self._send(payloads[0], params)
+            first = self._send(_once_only(payloads[0], params), params)
         for payload in payloads[1:]:
             self._send(payload, params)
         return first
@@ -500,6 +500,17 @@ class DiscordAlerter(BaseAlerter):
             client.call("PATCH", self._api(f"{path}/{handle.message_id}"), edit, name=f"{path}/…")
         except HttpError as err:  # the decision stands even if Discord cannot show it
             log.warning("Could not post the outcome of the Discord question: %s", err)
+
+
+def _once_only(payload: dict[str, Any], params: DiscordAlerterParameters | None) -> dict[str, Any]:
+    """With a ``question_key``, Discord itself drops a second post of the same question.
+
+    ``enforce_nonce``: a message with the same nonce from the same author in the last few minutes
+    is returned instead of created, so a sensor restarted after posting cannot ask twice.
+    """
+    if params is None or not params.question_key:
+        return payload
+    return {**payload, "nonce": params.question_key, "enforce_nonce": True}
 
 
 def _instructions(options: AskOptions) -> str:

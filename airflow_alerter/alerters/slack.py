@@ -48,6 +48,10 @@ BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind", "dag_id", "
 DEFAULT_WEBHOOK_BASE = "https://hooks.slack.com/services"
 #: the visible end of a message cut to Slack's 50 blocks
 SHORTENED = "_… (message shortened to fit Slack's limits)_"
+#: the message-metadata event type that marks our questions, so a restarted sensor can find its own
+QUESTION_EVENT = "airflow_alerter_question"
+#: seconds subtracted from "since" when searching: the worker's clock may run ahead of Slack's
+CLOCK_SKEW = 120.0
 STATUS_ICONS = {AskStatus.APPROVED: "✅", AskStatus.REJECTED: "❌", AskStatus.TIMED_OUT: "⌛", AskStatus.ERROR: "⚠️"}
 
 
@@ -328,12 +332,38 @@ class SlackAlerter(BaseAlerter):
         if options.approvers:
             how += " Answers count from: " + ", ".join(f"<@{escape(user)}>" for user in options.approvers) + "."
         blocks = [*payload["blocks"], {"type": "context", "elements": [{"type": "mrkdwn", "text": how}]}]
-        response = self._post(channel=self._channel(call_params), text=payload["text"], blocks=blocks)
-        posted = response.get("message") or {}
+        key = call_params.question_key if call_params is not None else None
+        metadata = {"event_type": QUESTION_EVENT, "event_payload": {"question_key": key}} if key else None
+        response = self._post(channel=self._channel(call_params), text=payload["text"], blocks=blocks,
+                              metadata=metadata)
+        return self._handle(str(response.get("channel")), response.get("message") or {}, payload["text"])
+
+    def find_question(
+        self, question_key: str, since: float, params: BaseAlerterParameters | None = None
+    ) -> QuestionHandle | None:
+        """One ``conversations.history`` call: the question whose message metadata holds ``question_key``."""
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        channel = self._channel(self.coerce_params(params))
+        try:
+            response = self._checker.conversations_history(
+                channel=channel, oldest=f"{since - CLOCK_SKEW:.6f}", include_all_metadata=True, limit=200)
+        except (SlackApiError, SlackClientError, OSError) as err:
+            log.warning("Could not look for the question an earlier attempt posted: %s", _slack_error(err))
+            return None
+        data = response.data if isinstance(response.data, dict) else {}
+        for message in data.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == QUESTION_EVENT and (
+                    (metadata.get("event_payload") or {}).get("question_key") == question_key):
+                return self._handle(channel, message, str(message.get("text") or ""))
+        return None
+
+    def _handle(self, channel: str, posted: Mapping[str, Any], text: str) -> QuestionHandle:
         return QuestionHandle(
-            flavor=self.FLAVOR, channel=str(response.get("channel")), message_id=str(response.get("ts")),
-            posted_at=_ts(response.get("ts")) or time.time(),
-            extra={"bot_user": posted.get("user"), "bot_id": posted.get("bot_id"), "text": payload["text"][:500]},
+            flavor=self.FLAVOR, channel=channel, message_id=str(posted.get("ts")),
+            posted_at=_ts(posted.get("ts")) or time.time(),
+            extra={"bot_user": posted.get("user"), "bot_id": posted.get("bot_id"), "text": text[:500]},
         )
 
     def answer_from_thread(self, data: Mapping[str, Any], handle: QuestionHandle,

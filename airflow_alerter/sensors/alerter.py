@@ -8,7 +8,9 @@ those posts the question again. The Variable is deleted when the sensor finishes
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from airflow_alerter.alerters.base import BaseAlerter
 
 OnReject = Literal["fail", "skip"]
+STOPPED_REASON = "the task was stopped before an answer arrived; if it runs again, answers here still count"
 
 
 class AlerterAskSensor(BaseSensorOperator):
@@ -89,16 +92,42 @@ class AlerterAskSensor(BaseSensorOperator):
         return f"airflow_alerter.ask.{ti.dag_id}.{ti.run_id}.{ti.task_id}.{ti.map_index}"
 
     def question_handle(self, context: Any, alerter: BaseAlerter) -> QuestionHandle:
-        """The posted question: found in its Variable, or posted now (once) and stored."""
-        stored = Variable.get(self.handle_key(context), default=None)
-        if stored:
-            return QuestionHandle.model_validate_json(stored)
-        question = AlerterMessage(title=self.title, body=self.body, metadata=self.metadata)
-        handle = alerter.send_question(question)
-        Variable.set(self.handle_key(context), handle.model_dump_json(),
+        """The posted question: found in its Variable, or posted now (once) and stored.
+
+        The Variable first holds a *pending* record (a fresh ``question_key`` and the time), then
+        the handle. A worker killed between posting and storing leaves the pending record; the next
+        attempt asks the flavor to find that question (Slack) or re-posts it under the same key,
+        which the channel drops as a duplicate (Discord), so one question stays one question.
+        """
+        key = self.handle_key(context)
+        stored = json.loads(Variable.get(key, default=None) or "null")
+        if stored and "pending_key" not in stored:
+            return QuestionHandle.model_validate(stored)
+        pending = stored or {"pending_key": uuid.uuid4().hex[:25], "since": time.time()}
+        if not stored:
+            Variable.set(key, json.dumps(pending), description="airflow-alerter: a question being posted")
+        params = alerter.coerce_params({"question_key": pending["pending_key"]})
+        handle = alerter.find_question(pending["pending_key"], float(pending["since"]), params) if stored else None
+        if handle is not None:
+            self.log.info("Found the question an interrupted attempt posted (%s); not asking again", handle.message_id)
+        else:
+            handle = alerter.send_question(self._question(context), params)
+            self.log.info("Posted the question to %s (%s); waiting for an answer", handle.channel, handle.message_id)
+        Variable.set(key, handle.model_dump_json(),
                      description="airflow-alerter: the question this sensor is waiting on")
-        self.log.info("Posted the question to %s (%s); waiting for an answer", handle.channel, handle.message_id)
         return handle
+
+    def _question(self, context: Any) -> AlerterMessage:
+        """The question; marked as asked again when an earlier try of this task instance already asked.
+
+        A task cleared in the UI runs again with a higher try number and no stored question (the
+        earlier one was answered or closed), so the channel must not show it as the first asking.
+        """
+        try_number = getattr(context["ti"], "try_number", 1) or 1
+        title = self.title
+        if try_number > 1:
+            title = f"{title} (asked again: try {try_number})" if title else f"Asked again (try {try_number})"
+        return AlerterMessage(title=title, body=self.body, metadata=self.metadata)
 
     # --- waiting ---------------------------------------------------------------------------------
 
@@ -114,6 +143,7 @@ class AlerterAskSensor(BaseSensorOperator):
     def poke(self, context: Any) -> bool | PokeReturnValue:
         alerter = self._alerter()
         handle = self.question_handle(context, alerter)
+        self._asking = (alerter, handle)  # for on_kill, which can no longer read the Variable
         result = alerter.check_answer(handle)
         if not result.is_final:
             if result.retry_after:
@@ -159,7 +189,26 @@ class AlerterAskSensor(BaseSensorOperator):
         Variable.delete(self.handle_key(context))
 
     def _close_if_open(self, context: Any) -> None:
-        stored = Variable.get(self.handle_key(context), default=None)
-        if stored:
+        stored = json.loads(Variable.get(self.handle_key(context), default=None) or "null")
+        if stored and "pending_key" not in stored:
             timed_out = AskResult(status=AskStatus.TIMED_OUT, reason=f"no valid answer within {self.timeout}s")
-            self._close(context, self._alerter(), QuestionHandle.model_validate_json(stored), timed_out)
+            self._close(context, self._alerter(), QuestionHandle.model_validate(stored), timed_out)
+
+    def on_kill(self) -> None:
+        """A sensor stopped while waiting (run marked failed, task marked or cleared): say so in the channel.
+
+        Measured on Airflow 3.3: the task process gets SIGTERM and 5 s before SIGKILL, and in that
+        time the supervisor no longer answers the task (a Variable read blocks). So only what is in
+        memory is used: the alerter and the handle of the question this process is waiting on. The
+        stored handle stays; if the task runs again, it waits on the same question, and the reply
+        says that answers there still count. Only a sensor waiting in its worker (``mode="poke"``) is
+        running to be stopped; see docs/reliability.md for rescheduled and deferred sensors.
+        """
+        asking = getattr(self, "_asking", None)
+        if asking is None:
+            return
+        alerter, handle = asking
+        try:
+            alerter.conclude(handle, AskResult(status=AskStatus.ERROR, reason=STOPPED_REASON))
+        except Exception as err:  # on_kill must not raise: the task is going away regardless
+            self.log.warning("Could not mark the question of the stopped sensor: %s", err)

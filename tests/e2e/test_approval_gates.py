@@ -4,11 +4,13 @@ worker, surviving a triggerer restart, and 50 pending at once. Each asserts the 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import SlackChannel
 from tests.e2e.engine import AirflowEngine, wait_until
+from tests.plugins.slack import CHANNEL
 
 pytestmark = pytest.mark.e2e
 
@@ -89,3 +91,46 @@ def test_fifty_pending_gates_all_open_after_approval_with_one_call_per_check(
     reads = [call for call in slack.server.requests if call.endpoint not in ("chat.postMessage", "chat.update")]
     assert {call.endpoint for call in reads} == {"conversations.replies"}
     print(f"50 gates resolved {time.monotonic() - started:.1f}s after the approvals")
+
+
+POKE = "e2e_gate_poke"
+
+
+def _current_text(slack: SlackChannel, question: dict[str, Any]) -> str:
+    """The question's text as the channel shows it now (the alerter edits it when the question closes)."""
+    return str(next(m for m in slack.server.questions(CHANNEL) if m["ts"] == question["ts"])["text"])
+
+
+def test_marking_the_run_failed_by_hand_closes_the_pending_question(engine: AirflowEngine, slack: SlackChannel) -> None:
+    engine.wait_for_dag(POKE)
+    run_id = engine.trigger(POKE)
+    question = slack.question_about(run_id)
+    wait_until(lambda: slack.replies_checks(question) >= 1, 60, "a first poke")
+
+    engine.api("PATCH", f"/dags/{POKE}/dagRuns/{run_id}", {"state": "failed"})
+
+    wait_until(lambda: "Closed: the task was stopped" in _current_text(slack, question), 60,
+               "the question closed by the stopped sensor")
+    assert engine.run_state(POKE, run_id) == "failed"
+
+
+def test_clearing_an_answered_gate_asks_again_and_the_old_answer_no_longer_counts(
+    engine: AirflowEngine, slack: SlackChannel
+) -> None:
+    engine.wait_for_dag(RESCHEDULE)
+    run_id = engine.trigger(RESCHEDULE)
+    first = slack.question_about(run_id)
+    slack.answer(first, "approve")
+    assert engine.wait_for_run(RESCHEDULE, run_id) == "success"
+
+    engine.api("POST", f"/dags/{RESCHEDULE}/clearTaskInstances",
+               {"dry_run": False, "dag_run_id": run_id, "task_ids": ["gate"], "only_failed": False,
+                "reset_dag_runs": True, "include_downstream": True})
+    wait_until(lambda: len(slack.posts_about(run_id)) >= 2 or None, 120, "the question asked again")
+
+    again = [m for m in slack.server.questions(CHANNEL) if run_id in m["text"]][-1]
+    assert again["text"].startswith("Asked again (try 2)")
+    slack.answer(again, "reject")  # the first question's "approve" must not open this gate
+    assert engine.wait_for_run(RESCHEDULE, run_id) == "failed"
+    assert engine.task_states(RESCHEDULE, run_id) == {"gate": "failed", "deploy": "upstream_failed"}
+    assert len(slack.posts_about(run_id)) == 2

@@ -49,6 +49,8 @@ def form_errors(body: Any) -> list[str]:
         problems.append("Cannot send an empty message")
     if len(content) > 2000:
         problems.append("content: Must be 2000 or fewer in length")
+    if len(str(body.get("nonce") or "")) > 25:
+        problems.append("nonce: Must be 25 or fewer in length")
     if len(embeds) > 10:
         problems.append("embeds: Must be 10 or fewer in length")
     if sum(embed_size(e) for e in embeds) > 6000:
@@ -185,6 +187,12 @@ class DiscordAPIServer(LocalHTTPServer):
             return Answer(404, {"message": "Unknown Channel", "code": 10003})
         if problems := form_errors(body):
             return Answer(400, {"message": "Invalid Form Body", "code": 50035, "errors": problems})
+        if body.get("enforce_nonce") and body.get("nonce"):  # Discord returns the earlier message, creates none
+            with self._lock:
+                earlier = next((m for m in self.channels.get(channel, []) if m.get("nonce") == body["nonce"]
+                                and m["author"]["id"] == author["id"]), None)
+            if earlier is not None:
+                return Answer(200, _public(earlier))
         message = {
             "id": self.snowflake(),
             "type": 19 if "message_reference" in body else 0,

@@ -105,6 +105,8 @@ class SlackAPIServer(LocalHTTPServer):
                                    "text": args.get("text", ""), "blocks": _json(args.get("blocks"))}
         if args.get("thread_ts"):
             message["thread_ts"] = args["thread_ts"]
+        if args.get("metadata"):
+            message["metadata"] = _json(args["metadata"])
         with self._lock:
             self.messages.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
@@ -127,6 +129,19 @@ class SlackAPIServer(LocalHTTPServer):
                     self.add_reply(channel, ts, answer["user"], answer["text"])
             thread = [m for m in self.messages.get(channel, []) if m["ts"] == ts or m.get("thread_ts") == ts]
         return {"ok": True, "messages": sorted((dict(m) for m in thread), key=lambda m: m["ts"]), "has_more": False}
+
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first; metadata only with ``include_all_metadata``, as Slack does."""
+        oldest = float(args.get("oldest") or 0)
+        with_metadata = str(args.get("include_all_metadata")).lower() in ("1", "true")
+        with self._lock:
+            found = [dict(m) for m in self.messages.get(str(args["channel"]), [])
+                     if not m.get("thread_ts") and float(m["ts"]) > oldest]
+        if not with_metadata:
+            for message in found:
+                message.pop("metadata", None)
+        return {"ok": True, "messages": sorted(found, key=lambda m: m["ts"], reverse=True), "has_more": False}
 
 
 def _json(value: Any) -> Any:
