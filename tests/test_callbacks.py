@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+
+import pytest
 
 from tests.plugins.airflow import RunDag
 from tests.plugins.secrets import register_secret
-from tests.servers.smtp import LocalSMTPServer, free_port
+from tests.servers.smtp import STALL, LocalSMTPServer, free_port
 
 DEAD_SERVER_PASSWORD = "dead-server-Pa55"
 register_secret(DEAD_SERVER_PASSWORD)
@@ -173,3 +176,19 @@ def test_mapped_failures_under_dag_test_are_alerted_one_by_one_without_waiting(
 
     assert sorted(email.part("plain").count("Map index: ") for email in smtp_server.received) == [1, 1, 1]
     assert "dag.test() runs tasks one by one" in read_logs()
+
+
+def test_a_send_outlasting_airflows_overtime_is_abandoned_with_a_warning_not_killed_silently(
+    run_dag: RunDag, smtp_conn: str, smtp_server: LocalSMTPServer, read_logs: Callable[[], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Airflow SIGKILLs a task's process [core] task_success_overtime seconds after its final state."""
+    monkeypatch.setenv("AIRFLOW__CORE__TASK_SUCCESS_OVERTIME", "4")
+    smtp_server.reply_next(STALL, STALL, STALL)
+    started = time.monotonic()
+
+    result = run_dag(FAILING_DAG)
+
+    assert result.state_of("load") == "failed"
+    assert "Failure alert through connection 'ops_email' was not sent: OutOfTime" in read_logs()
+    assert time.monotonic() - started < 30

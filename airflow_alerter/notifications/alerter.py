@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -167,7 +168,9 @@ class AlerterNotifier(BaseNotifier):
 
     def notify(self, context: Any) -> None:
         from airflow_alerter.hooks.alerter import AlerterHook
+        from airflow_alerter.notifications import budget
 
+        deadline = time.monotonic() + budget.overtime() - budget.EXIT_MARGIN
         try:
             message = task_alert_message(context, self.kind, title=self.title, body=self.body,
                                          traceback_lines=self.traceback_lines)
@@ -175,7 +178,11 @@ class AlerterNotifier(BaseNotifier):
             if gathered is None:
                 return
             alerter = AlerterHook(self.alerter_conn_id, self.settings).get_alerter()
-            alerter.deliver(gathered, alerter.coerce_params(self.alerter_params))
+            params = alerter.coerce_params(self.alerter_params)
+            if "task_id" in message.metadata:  # a task's callback: its process ends soon after the task
+                budget.run_within(lambda: alerter.deliver(gathered, params), deadline)
+            else:
+                alerter.deliver(gathered, params)
         except Exception as err:
             self._warn(err)
 

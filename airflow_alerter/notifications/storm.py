@@ -116,19 +116,18 @@ def summary_message(
 def _fit_to_overtime(window: float) -> float:
     """The window, shortened so the leader still has time to send before Airflow ends its process.
 
-    Measured on Airflow 3.3: a task's callbacks run after it reported its final state, and the
-    supervisor SIGKILLs the process ``[core] task_success_overtime`` seconds (default 20) later.
-    A leader waiting 60 s was killed mid-wait and its summary never sent.
+    Measured on Airflow 3.3: a leader waiting 60 s was SIGKILLed mid-wait ([core]
+    task_success_overtime, see :mod:`airflow_alerter.notifications.budget`), its summary never sent.
     """
-    from airflow.sdk.configuration import conf
+    from airflow_alerter.notifications.budget import overtime
 
-    overtime = float(conf.getfloat("core", "task_success_overtime", fallback=20.0))
-    fitted = float(min(window, overtime - SEND_RESERVE))
+    allowed = overtime()
+    fitted = float(min(window, allowed - SEND_RESERVE))
     if fitted < window:
         log.info(
             "Alert window shortened from %.0f s to %.0f s: Airflow ends a task's process %.0f s after its final "
             "state ([core] task_success_overtime), and sending needs up to %.0f s of that",
-            window, max(fitted, 0.0), overtime, SEND_RESERVE,
+            window, max(fitted, 0.0), allowed, SEND_RESERVE,
         )
     return fitted
 
