@@ -21,12 +21,14 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseNotifier
-from pydantic import BaseModel
 
-from airflow_alerter.models import AlerterMessage, BaseAlerterParameters
+if TYPE_CHECKING:  # the models load when an alert is built, not when a DAG file is parsed
+    from pydantic import BaseModel
+
+    from airflow_alerter.models import AlerterMessage, BaseAlerterParameters
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ def task_alert_message(
         "traceback": _trimmed_traceback(error, traceback_lines) if isinstance(error, BaseException) else None,
     }
     default_title = TITLES[kind] if task_level else DAG_TITLES.get(kind, TITLES[kind])
+    from airflow_alerter.models import AlerterMessage
+
     return AlerterMessage(
         title=title or default_title,
         body=body if body is not None else _default_body(kind, metadata, task_level),
