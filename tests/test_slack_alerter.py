@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_alerter import AlerterMessage, SlackAlerter, SlackAlerterParameters
-from airflow_alerter.alerters.base import AlerterConfigError, AlerterDeliveryError, ConnectionFields
+from airflow_alerter.alerters.base import AlerterConfigError, ConnectionFields
 from airflow_alerter.models import AskStatus, QuestionHandle
 from tests.plugins.slack import CHANNEL, slack_config
 from tests.servers.http import Fault
@@ -58,14 +58,6 @@ def test_rate_limited_post_is_retried_after_retry_after(slack_api: SlackAPIServe
 
     assert SlackAlerter(slack_config(slack_api)).post("hello") is True
     assert len(slack_api.calls("chat.postMessage")) == 2
-
-
-def test_server_errors_are_retried_a_bounded_number_of_times(slack_api: SlackAPIServer) -> None:
-    slack_api.fail_next("chat.postMessage", Fault(500), times=10)
-
-    with pytest.raises(AlerterDeliveryError, match="HTTP 500"):
-        SlackAlerter(slack_config(slack_api, retry_limit=2)).deliver("hello")
-    assert len(slack_api.calls("chat.postMessage")) == 3
 
 
 def test_slack_error_code_is_reported_without_the_token(

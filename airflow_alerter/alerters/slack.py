@@ -48,6 +48,8 @@ BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind", "dag_id", "
 DEFAULT_WEBHOOK_BASE = "https://hooks.slack.com/services"
 #: the visible end of a message cut to Slack's 50 blocks
 SHORTENED = "_… (message shortened to fit Slack's limits)_"
+#: server errors worth another try (the same set the discord and webhook flavors retry)
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 #: the message-metadata event type that marks our questions, so a restarted sensor can find its own
 QUESTION_EVENT = "airflow_alerter_question"
 #: seconds subtracted from "since" when searching: the worker's clock may run ahead of Slack's
@@ -169,15 +171,20 @@ def _context_line(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _retry_handlers(count: int) -> list[Any]:
-    from slack_sdk.http_retry.builtin_handlers import (
-        ConnectionErrorRetryHandler,
-        RateLimitErrorRetryHandler,
-        ServerErrorRetryHandler,
-    )
+    """slack_sdk's own handlers for 429 and dropped connections, and ours for every transient 5xx.
+
+    slack_sdk's ServerErrorRetryHandler retries only 500 and 503; the fault matrix showed a 502 or
+    504 (a proxy or load balancer in between) costing the alert on the first try.
+    """
+    from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
     from slack_sdk.http_retry.handler import RetryHandler
 
+    class TransientServerErrorRetryHandler(RetryHandler):
+        def _can_retry(self, *, response: Any = None, **_: Any) -> bool:
+            return response is not None and response.status_code in TRANSIENT_STATUSES
+
     handlers: list[RetryHandler] = [RateLimitErrorRetryHandler(max_retry_count=count),
-                                    ServerErrorRetryHandler(max_retry_count=count),
+                                    TransientServerErrorRetryHandler(max_retry_count=count),
                                     ConnectionErrorRetryHandler(max_retry_count=count)]
     return handlers
 
@@ -285,6 +292,9 @@ class SlackAlerter(BaseAlerter):
 
         try:
             response = self._poster.chat_postMessage(**arguments)
+        except ValueError as err:  # slack_sdk parsing a malformed answer (e.g. Retry-After: 0.5)
+            raise AlerterDeliveryError(f"chat.postMessage to {arguments.get('channel')}: malformed answer "
+                                       f"({type(err).__name__})") from None
         except (SlackApiError, SlackClientError, OSError) as err:
             raise AlerterDeliveryError(f"chat.postMessage to {arguments.get('channel')}: {_slack_error(err)}") from None
         return dict(response.data) if isinstance(response.data, dict) else {}

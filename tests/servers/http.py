@@ -8,6 +8,8 @@ answer, or a body that is not JSON.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ class Fault:
     retry_after: float | None = None
     delay: float = 0.0
     raw: bytes | None = None  # answer these bytes instead of JSON (e.g. b"<html>oops")
+    reset: bool = False  # read the request, then drop the connection without answering (RST)
 
 
 @dataclass
@@ -113,6 +116,12 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
             with server._lock:
                 server.requests.append(request)
             fault = server._take_fault(request.path)
+            if fault is not None and fault.reset:
+                # SO_LINGER 0: close() sends RST, as a crashed proxy or a killed server does
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                self.connection.close()
+                return
             if fault is not None:
                 time.sleep(fault.delay)
                 extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
