@@ -94,6 +94,7 @@ CELLS = [
     Cell("reset mid-send", Fault(reset=True), True, ""),
     Cell("slow past the timeout", Fault(status=200, delay=SLOW), True, "timed out"),
     Cell("429 with Retry-After", Fault(status=429, retry_after=1), True, "429"),
+    Cell("429 asking to wait an hour", Fault(status=429, retry_after=3600), False, "429"),
     Cell("500", Fault(status=500), True, "500"),
     Cell("502", Fault(status=502), True, "502"),
     Cell("503", Fault(status=503), True, "503"),

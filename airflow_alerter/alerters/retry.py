@@ -20,6 +20,11 @@ T = TypeVar("T")
 #: the least delay in seconds the server asked for (0 when it did not say, e.g. no Retry-After).
 Classifier = Callable[[BaseException], "float | None"]
 
+#: The longest a send waits because the server asked to (Retry-After). A longer wait ends the send
+#: at once with the server's error: an alert an hour late is worth less than a clear "rate limited"
+#: now, and the worker slot (or the callback's time budget) would be held for nothing meanwhile.
+MAX_SERVER_WAIT = 60.0
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -28,6 +33,7 @@ class RetryPolicy:
     attempts: int = 3
     backoff: float = 1.0
     max_backoff: float = 30.0
+    max_server_wait: float = MAX_SERVER_WAIT
 
     def delay_before(self, retry_number: int, server_hint: float) -> float:
         """Seconds to wait before retry ``retry_number`` (1-based): our backoff, or longer if the server asks."""
@@ -41,6 +47,10 @@ class RetryPolicy:
             except Exception as err:
                 hint = classify(err)
                 if hint is None or attempt >= self.attempts:
+                    raise
+                if hint > self.max_server_wait:
+                    log.warning("%s failed (attempt %d/%d): the server asked to wait %.0fs, longer than the %.0fs "
+                                "we wait; giving up", what, attempt, self.attempts, hint, self.max_server_wait)
                     raise
                 delay = self.delay_before(attempt, hint)
                 log.info("%s failed (attempt %d/%d: %s); retrying in %.1fs", what, attempt, self.attempts,

@@ -29,6 +29,7 @@ from airflow_alerter.alerters.base import (
     ConnectionFields,
     reject_unknown_extras,
 )
+from airflow_alerter.alerters.retry import MAX_SERVER_WAIT
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
 if TYPE_CHECKING:
@@ -183,10 +184,24 @@ def _retry_handlers(count: int) -> list[Any]:
         def _can_retry(self, *, response: Any = None, **_: Any) -> bool:
             return response is not None and response.status_code in TRANSIENT_STATUSES
 
-    handlers: list[RetryHandler] = [RateLimitErrorRetryHandler(max_retry_count=count),
+    class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
+        """slack_sdk sleeps for any Retry-After, even an hour; past MAX_SERVER_WAIT the 429 is final."""
+
+        def _can_retry(self, *, response: Any = None, **rest: Any) -> bool:
+            return bool(super()._can_retry(response=response, **rest)) and _asked_wait(response) <= MAX_SERVER_WAIT
+
+    handlers: list[RetryHandler] = [BoundedRateLimitRetryHandler(max_retry_count=count),
                                     TransientServerErrorRetryHandler(max_retry_count=count),
                                     ConnectionErrorRetryHandler(max_retry_count=count)]
     return handlers
+
+
+def _asked_wait(response: Any) -> float:
+    """Seconds a slack_sdk HttpResponse's Retry-After asks for (its headers map names to lists)."""
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after":
+            return _ts(values[0] if isinstance(values, list) and values else values)
+    return 0.0
 
 
 def _slack_error(err: Exception) -> str:
