@@ -136,6 +136,16 @@ def test_rate_limit_is_retried_after_the_time_discord_asks(discord_api: DiscordA
     assert [r.method for r in discord_api.requests] == ["POST", "POST"]
 
 
+def test_a_post_that_landed_but_answered_too_late_is_retried_without_posting_twice(
+    discord_api: DiscordAPIServer,
+) -> None:
+    discord_api.fail_next("/messages", Fault(200, delay=1.5, lands=True))
+
+    assert _alerter(discord_api, timeout=1.0).post("the nightly load failed") is True
+    assert [r.method for r in discord_api.requests] == ["POST", "POST"]
+    assert len(_posted(discord_api)) == 1
+
+
 def test_unknown_channel_is_permanent_and_named(discord_api: DiscordAPIServer) -> None:
     with pytest.raises(AlerterDeliveryError, match="HTTP 404 \\(Unknown Channel\\)"):
         _alerter(discord_api, channel_id=UNKNOWN_CHANNEL).deliver("hello")

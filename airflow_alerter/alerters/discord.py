@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from collections.abc import Generator, Iterator, Mapping
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
@@ -62,6 +63,7 @@ DISCORD_WEBHOOK_HOST = "https://discord.com/api/"
 DISCORD_EPOCH_MS = 1420070400000
 CONTENT_LIMIT, TITLE_LIMIT, DESCRIPTION_LIMIT = 2000, 256, 4096
 FIELDS_LIMIT, FIELD_NAME_LIMIT, FIELD_VALUE_LIMIT = 25, 256, 1024
+NONCE_LENGTH = 25  # Discord's limit, as for a question_key
 EMBEDS_PER_MESSAGE, EMBED_TOTAL_LIMIT = 10, 6000
 #: the short line above the embeds: what notifications and embed-less clients show
 PREVIEW_LIMIT = 200
@@ -328,11 +330,16 @@ class DiscordAlerter(BaseAlerter):
         return channel
 
     def _send(self, payload: dict[str, Any], params: DiscordAlerterParameters | None) -> dict[str, Any]:
-        """One message, through the bot when it has a channel, else through the webhook."""
+        """One message, through the bot when it has a channel, else through the webhook.
+
+        A bot post carries a nonce Discord enforces, so when a request lands but its answer times
+        out, the retry gets that message back instead of posting it twice. Webhooks take no nonce.
+        """
         channel = self._channel(params)
         if self.config.token is not None and channel is not None:
             path = f"channels/{channel}/messages"
-            return self._client().call("POST", self._api(path), payload, name=path) or {}
+            once = {"nonce": uuid.uuid4().hex[:NONCE_LENGTH], "enforce_nonce": True, **payload}
+            return self._client().call("POST", self._api(path), once, name=path) or {}
         if self.config.webhook_url is None:
             raise AlerterConfigError("channel_id: no Discord channel configured (connection, settings or parameters)")
         url = self.config.webhook_url.get_secret_value()

@@ -44,6 +44,7 @@ class Fault:
     delay: float = 0.0
     raw: bytes | None = None  # answer these bytes instead of JSON (e.g. b"<html>oops")
     reset: bool = False  # read the request, then drop the connection without answering (RST)
+    lands: bool = False  # carry the request out as usual, then answer late: the "timed out, but sent" case
 
 
 @dataclass
@@ -122,6 +123,11 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.close()
                 return
+            if fault is not None and fault.lands:
+                answer = server.route(request)
+                time.sleep(fault.delay)
+                self._answer(answer)
+                return
             if fault is not None:
                 time.sleep(fault.delay)
                 extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
@@ -130,7 +136,9 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
                      "retry_after": fault.retry_after}).encode()
                 self._send(fault.status, payload, extra)
                 return
-            answer = server.route(request)
+            self._answer(server.route(request))
+
+        def _answer(self, answer: Answer) -> None:
             self._send(answer.status, b"" if answer.body is None else json.dumps(answer.body).encode(), {})
 
         def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
