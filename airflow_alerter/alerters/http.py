@@ -23,9 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_alerter.alerters.retry import RetryPolicy
+from airflow_alerter.alerters.retry import TRANSIENT_STATUSES, RetryPolicy
 
-TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 #: path segments at least this long are treated as tokens when scrubbing a secret URL from text
 _TOKEN_SEGMENT = 8
 _URL = re.compile(r"https?://\S+")

@@ -20,6 +20,10 @@ T = TypeVar("T")
 #: the least delay in seconds the server asked for (0 when it did not say, e.g. no Retry-After).
 Classifier = Callable[[BaseException], "float | None"]
 
+#: HTTP statuses every flavor retries (with 429, whose wait the server gives): a proxy or load
+#: balancer answering for a service that is restarting, not a refusal of the request itself.
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+
 #: The longest a send waits because the server asked to (Retry-After). A longer wait ends the send
 #: at once with the server's error: an alert an hour late is worth less than a clear "rate limited"
 #: now, and the worker slot (or the callback's time budget) would be held for nothing meanwhile.

@@ -29,7 +29,7 @@ from airflow_alerter.alerters.base import (
     ConnectionFields,
     reject_unknown_extras,
 )
-from airflow_alerter.alerters.retry import MAX_SERVER_WAIT
+from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
 if TYPE_CHECKING:
@@ -49,8 +49,6 @@ BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind", "dag_id", "
 DEFAULT_WEBHOOK_BASE = "https://hooks.slack.com/services"
 #: the visible end of a message cut to Slack's 50 blocks
 SHORTENED = "_… (message shortened to fit Slack's limits)_"
-#: server errors worth another try (the same set the discord and webhook flavors retry)
-TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 #: the message-metadata event type that marks our questions, so a restarted sensor can find its own
 QUESTION_EVENT = "airflow_alerter_question"
 #: seconds subtracted from "since" when searching: the worker's clock may run ahead of Slack's
