@@ -194,12 +194,15 @@ def _retry_handlers(count: int) -> list[Any]:
     return handlers
 
 
-def _asked_wait(response: Any) -> float:
-    """Seconds a slack_sdk HttpResponse's Retry-After asks for (its headers map names to lists)."""
+def _asked_wait(response: Any, default: float = 0.0) -> float:
+    """Seconds a slack_sdk response's Retry-After asks for, whatever the header's case.
+
+    A retry handler's HttpResponse maps names to lists of values, a SlackResponse to one value.
+    """
     for name, values in response.headers.items():
         if name.lower() == "retry-after":
             return _ts(values[0] if isinstance(values, list) and values else values)
-    return 0.0
+    return default
 
 
 def _slack_error(err: Exception) -> str:
@@ -435,7 +438,7 @@ class SlackAlerter(BaseAlerter):
         response = getattr(err, "response", None)
         retry_after = None
         if response is not None and response.status_code == 429:
-            retry_after = _ts(response.headers.get("Retry-After", response.headers.get("retry-after", 60)))
+            retry_after = _asked_wait(response, default=60.0)
         log.warning("Checking the Slack question failed (%s); will check again", _slack_error(err))
         return AskResult(status=AskStatus.PENDING, reason=_slack_error(err), retry_after=retry_after)
 
