@@ -53,6 +53,7 @@ from airflow_alerter.alerters.base import (
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
 from airflow_alerter.alerters.retry import RetryPolicy
+from airflow_alerter.alerters.text import cut, is_web_url
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
 log = logging.getLogger(__name__)
@@ -157,19 +158,10 @@ def _chunks(text: str, size: int) -> list[str]:
     return [text[start : start + size] for start in range(0, len(text), size)]
 
 
-def _cut(text: str, size: int) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
-
-
 def _code_block(text: str, size: int) -> str:
     """A fenced block that user text cannot close early (a ``` inside gets a zero-width space)."""
     fenced = text.replace("```", "`\u200b``")
-    return f"```\n{_cut(fenced, size - 8)}\n```"
-
-
-def _is_web_url(value: Any) -> bool:
-    """Discord refuses a whole message whose embed URL is not http(s); such a log URL is left out."""
-    return isinstance(value, str) and value.startswith(("https://", "http://")) and " " not in value
+    return f"```\n{cut(fenced, size - 8)}\n```"
 
 
 def build_embeds(message: AlerterMessage) -> list[dict[str, Any]]:
@@ -183,17 +175,17 @@ def build_embeds(message: AlerterMessage) -> list[dict[str, Any]]:
     ]
     log_url = message.metadata.get("log_url")
     fields = [
-        {"name": _cut(str(key), FIELD_NAME_LIMIT), "value": _cut(str(value), FIELD_VALUE_LIMIT), "inline": True}
+        {"name": cut(str(key), FIELD_NAME_LIMIT), "value": cut(str(value), FIELD_VALUE_LIMIT), "inline": True}
         for key, value in message.metadata.items()
         if key not in BLOCK_KEYS and value not in (None, "")
     ]
-    if _is_web_url(log_url) and not message.title:
+    if is_web_url(log_url) and not message.title:
         fields.append({"name": "log", "value": f"[View log]({log_url})", "inline": True})
     embeds: list[dict[str, Any]] = [{"description": text, "color": colour} for text in texts]
     if message.title:
         head: dict[str, Any] = embeds[0] if embeds else {"color": colour}
-        head["title"] = _cut(message.title, TITLE_LIMIT)
-        if _is_web_url(log_url):
+        head["title"] = cut(message.title, TITLE_LIMIT)
+        if is_web_url(log_url):
             head["url"] = log_url
         embeds[:1] = [head]
     embeds += [{"fields": group, "color": colour} for group in _field_groups(fields)]
@@ -243,15 +235,15 @@ def pack_embeds(embeds: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 def _with_line(text: str, line: str, size: int = CONTENT_LIMIT) -> str:
     """``text`` then ``line``, shortening ``text`` (never ``line``) to fit ``size``."""
     if not line:
-        return _cut(text, size)
-    return f"{_cut(text, size - len(line) - 1)}\n{line}" if text else _cut(line, size)
+        return cut(text, size)
+    return f"{cut(text, size - len(line) - 1)}\n{line}" if text else cut(line, size)
 
 
 def embed_messages(message: AlerterMessage, embeds: list[dict[str, Any]], line: str = "") -> list[dict[str, Any]]:
     """The Discord messages carrying ``message`` as embeds; the first holds a short preview (and ``line``)."""
     preview = message.title or (message.body.strip().splitlines() or [""])[0]
     payloads = [{"embeds": batch, "allowed_mentions": NO_MENTIONS} for batch in pack_embeds(embeds)]
-    payloads[0]["content"] = _with_line(_cut(preview, PREVIEW_LIMIT), line)
+    payloads[0]["content"] = _with_line(cut(preview, PREVIEW_LIMIT), line)
     return payloads
 
 
@@ -493,7 +485,7 @@ class DiscordAlerter(BaseAlerter):
         if template := STATUS_LINES.get(result.status):
             line = template.format(responder=result.responder or "?")
         else:  # an error: the reason is shown as it is (never formatted: it may hold braces)
-            line = _cut(f"⚠️ Closed: {result.reason or result.status.value}", CONTENT_LIMIT)
+            line = cut(f"⚠️ Closed: {result.reason or result.status.value}", CONTENT_LIMIT)
         path = f"channels/{handle.channel}/messages"
         client = self._client()
         reply = {

@@ -30,6 +30,7 @@ from airflow_alerter.alerters.base import (
     reject_unknown_extras,
 )
 from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES
+from airflow_alerter.alerters.text import cut
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
 if TYPE_CHECKING:
@@ -81,10 +82,6 @@ def _chunks(text: str, size: int) -> list[str]:
     return [text[start:start + size] for start in range(0, len(text), size)] or [""]
 
 
-def _truncate(text: str, size: int) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
-
-
 class SlackAlerterPayload(BaseModel):
     """ZenML's Slack payload: where the message comes from, shown as fields."""
 
@@ -133,17 +130,17 @@ def build_blocks(message: AlerterMessage, payload: SlackAlerterPayload | None = 
     """Block Kit for ``message``: header, body sections, fields, exception, context line; within Slack's limits."""
     head: list[dict[str, Any]] = []
     if message.title:
-        header = {"type": "plain_text", "text": _truncate(message.title, HEADER_LIMIT)}
+        header = {"type": "plain_text", "text": cut(message.title, HEADER_LIMIT)}
         head.append({"type": "header", "text": header})
     body = [_section(chunk) for chunk in _chunks(escape(message.body), SECTION_LIMIT) if chunk.strip()]
     facts = {**(payload.model_dump(exclude_none=True) if payload else {}),
              **{k: v for k, v in message.metadata.items() if k not in BLOCK_KEYS and v not in (None, "")}}
-    fields = [{"type": "mrkdwn", "text": _truncate(f"*{escape(str(k))}*\n{escape(str(v))}", FIELD_LIMIT)}
+    fields = [{"type": "mrkdwn", "text": cut(f"*{escape(str(k))}*\n{escape(str(v))}", FIELD_LIMIT)}
               for k, v in facts.items()]
     tail = [{"type": "section", "fields": fields[i:i + MAX_FIELDS]} for i in range(0, len(fields), MAX_FIELDS)]
     for key in ("exception", "traceback"):
         if message.metadata.get(key):
-            code = _truncate(escape(str(message.metadata[key])), SECTION_LIMIT - 8)
+            code = cut(escape(str(message.metadata[key])), SECTION_LIMIT - 8)
             tail.append(_section(f"```{code}```"))
     context = _context_line(message.metadata)
     # A long body is shortened, not the facts and the exception after it: they say what went wrong.
@@ -293,7 +290,7 @@ class SlackAlerter(BaseAlerter):
         message = AlerterMessage.coerce(message)
         blocks = params.blocks if params is not None and params.blocks else build_blocks(
             message, params.payload if params is not None else None)
-        return {"text": _truncate(escape(message.as_text()), TEXT_LIMIT), "blocks": blocks}
+        return {"text": cut(escape(message.as_text()), TEXT_LIMIT), "blocks": blocks}
 
     def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
         call_params: SlackAlerterParameters | None = self.coerce_params(params)

@@ -22,7 +22,7 @@ from airflow_alerter.alerters.base import (
     ConnectionFields,
 )
 from airflow_alerter.alerters.retry import RetryPolicy
-from airflow_alerter.models import AlerterMessage, BaseAlerterParameters
+from airflow_alerter.models import EMPTY_MESSAGE_TITLE, AlerterMessage, BaseAlerterParameters
 from airflow_alerter.validation import email_address, email_address_list, reject_control_chars
 
 if TYPE_CHECKING:
@@ -253,7 +253,7 @@ class SMTPEmailAlerter(BaseAlerter):
             subject = params.subject
         else:
             body_lines = (_readable_line(line) for line in message.body.splitlines())
-            headline = _readable_line(message.title) or next((line for line in body_lines if line), "Airflow alert")
+            headline = _readable_line(message.title) or next((line for line in body_lines if line), EMPTY_MESSAGE_TITLE)
             subject = f"{self.resolve('subject_prefix', params) or ''} {headline}".strip()
         subject = _readable_line(reject_control_chars(subject, "subject"))
         return subject if len(subject) <= MAX_SUBJECT_LENGTH else subject[: MAX_SUBJECT_LENGTH - 1] + "…"

@@ -41,7 +41,8 @@ from airflow_alerter.alerters.base import (
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
 from airflow_alerter.alerters.retry import RetryPolicy
-from airflow_alerter.models import AlerterMessage, BaseAlerterParameters
+from airflow_alerter.alerters.text import cut, is_web_url
+from airflow_alerter.models import EMPTY_MESSAGE_TITLE, AlerterMessage, BaseAlerterParameters
 
 Preset = Literal["mattermost", "msteams", "google_chat", "custom"]
 BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind"})
@@ -98,10 +99,6 @@ class WebhookAlerterConfig(BaseModel):
 # --- presets -------------------------------------------------------------------------------------
 
 
-def _cut(text: str, size: int) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
-
-
 def _shorten(text: str, size: int) -> str:
     """``text`` within ``size`` characters, ending in :data:`SHORTENED` when it had to be cut."""
     return text if len(text) <= size else text[: size - len(SHORTENED)] + SHORTENED
@@ -128,7 +125,7 @@ def _facts(message: AlerterMessage) -> list[tuple[str, str]]:
 def _log_url(message: AlerterMessage) -> str | None:
     """The log URL when it is a web URL; chats refuse a whole card whose link is anything else."""
     url = message.metadata.get("log_url")
-    return url if isinstance(url, str) and url.startswith(("https://", "http://")) and " " not in url else None
+    return url if is_web_url(url) else None
 
 
 def _exception(message: AlerterMessage) -> str:
@@ -174,7 +171,7 @@ def msteams(message: AlerterMessage) -> dict[str, Any]:
     if message.body:
         body.append({"type": "TextBlock", "text": _shorten(message.body, TEXT_LIMIT), "wrap": True})
     if facts := _facts(message):
-        body.append({"type": "FactSet", "facts": [{"title": k, "value": _cut(v, FACT_LIMIT)} for k, v in facts]})
+        body.append({"type": "FactSet", "facts": [{"title": k, "value": cut(v, FACT_LIMIT)} for k, v in facts]})
     if exception := _shorten(_exception(message), EXCEPTION_LIMIT):
         body.append(
             {"type": "TextBlock", "text": exception, "fontType": "Monospace", "wrap": True, "color": "Attention"}
@@ -197,7 +194,7 @@ def google_chat(message: AlerterMessage) -> dict[str, Any]:
     if message.body:
         widgets.append({"textParagraph": {"text": _html_within(message.body, TEXT_LIMIT)}})
     widgets += [
-        {"decoratedText": {"topLabel": html.escape(k), "text": html.escape(_cut(v, FACT_LIMIT)), "wrapText": True}}
+        {"decoratedText": {"topLabel": html.escape(k), "text": html.escape(cut(v, FACT_LIMIT)), "wrapText": True}}
         for k, v in _facts(message)
     ]
     if exception := _html_within(_exception(message), EXCEPTION_LIMIT):
@@ -205,12 +202,12 @@ def google_chat(message: AlerterMessage) -> dict[str, Any]:
     if log_url := _log_url(message):
         button = {"text": "View log", "onClick": {"openLink": {"url": log_url}}}
         widgets.append({"buttonList": {"buttons": [button]}})
-    card: dict[str, Any] = {"header": {"title": _cut(message.title or "Airflow alert", 200)}}
+    card: dict[str, Any] = {"header": {"title": cut(message.title or EMPTY_MESSAGE_TITLE, 200)}}
     if widgets:  # Google Chat refuses a section without widgets
         card["sections"] = [{"widgets": widgets}]
     preview = message.title or (message.body.strip().splitlines() or [""])[0]
     return {
-        "text": _cut(preview, 200).replace("<", f"<{ZWSP}"),
+        "text": cut(preview, 200).replace("<", f"<{ZWSP}"),
         "cardsV2": [{"cardId": "airflow-alert", "card": card}],
     }
 
