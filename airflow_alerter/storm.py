@@ -29,7 +29,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 #: an instance that has not finished: it may still record itself
@@ -62,7 +62,7 @@ class StormMember:
     @classmethod
     def from_json(cls, raw: str) -> StormMember:
         data = json.loads(raw)
-        return cls(**{key: data.get(key) for key in ("task_id", "map_index", "try_number", "exception", "log_url")})
+        return cls(**{item.name: data.get(item.name) for item in fields(cls)})
 
 
 class StormStore(Protocol):

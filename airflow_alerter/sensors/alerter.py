@@ -100,7 +100,7 @@ class AlerterAskSensor(BaseSensorOperator):
         which the channel drops as a duplicate (Discord), so one question stays one question.
         """
         key = self.handle_key(context)
-        stored = json.loads(Variable.get(key, default=None) or "null")
+        stored = self._stored(context)
         if stored and "pending_key" not in stored:
             return QuestionHandle.model_validate(stored)
         pending = stored or {"pending_key": uuid.uuid4().hex[:25], "since": time.time()}
@@ -188,8 +188,13 @@ class AlerterAskSensor(BaseSensorOperator):
         alerter.conclude(handle, result)
         Variable.delete(self.handle_key(context))
 
+    def _stored(self, context: Any) -> dict[str, Any] | None:
+        """What the Variable holds: a question's handle, a pending record (``pending_key``), or None."""
+        stored: dict[str, Any] | None = json.loads(Variable.get(self.handle_key(context), default=None) or "null")
+        return stored
+
     def _close_if_open(self, context: Any) -> None:
-        stored = json.loads(Variable.get(self.handle_key(context), default=None) or "null")
+        stored = self._stored(context)
         if stored and "pending_key" not in stored:
             timed_out = AskResult(status=AskStatus.TIMED_OUT, reason=f"no valid answer within {self.timeout}s")
             self._close(context, self._alerter(), QuestionHandle.model_validate(stored), timed_out)
