@@ -117,6 +117,8 @@ def _type_name(annotation: Any) -> str:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if annotation is type(None):
         return "None"
+    if origin is typing.Annotated:  # validators are not part of what a user writes
+        return _type_name(args[0])
     if origin in (typing.Union, types.UnionType):
         return " | ".join(_type_name(arg) for arg in args)
     if origin is typing.Literal:

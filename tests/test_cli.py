@@ -210,6 +210,13 @@ def test_flavor_describe_json_gives_name_type_default_required_secret(cli: RunCl
     assert described["can_ask"] is False
 
 
+def test_flavor_describe_shows_a_validated_field_by_the_type_a_user_writes(cli: RunCli) -> None:
+    described = json.loads(cli("flavor", "describe", "discord", "--json").out)
+
+    webhook_url = next(field for field in described["config"]["fields"] if field["name"] == "webhook_url")
+    assert (webhook_url["type"], webhook_url["secret"]) == ("SecretStr | None", True)
+
+
 def test_flavor_describe_never_shows_a_secret_default(cli: RunCli, odd_flavors: None) -> None:
     result = cli("flavor", "describe", "with_token")
     as_json = cli("flavor", "describe", "with_token", "--json")

@@ -13,9 +13,9 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, ValidationError
 
 from airflow_alerter.models import (
     AlerterMessage,
@@ -93,6 +93,17 @@ def reject_unknown_extras(conn: ConnectionFields, known: Iterable[str]) -> None:
         raise AlerterConfigError(
             f"extra: unknown key(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(names))}"
         )
+
+
+def _web_url(value: SecretStr) -> SecretStr:
+    """A webhook URL that is not http(s) would only fail at send time, far from the connection that holds it."""
+    if not value.get_secret_value().startswith(("https://", "http://")):
+        raise ValueError("must be an http(s):// URL")
+    return value
+
+
+#: a secret http(s) URL, such as a chat's incoming webhook
+SecretWebUrl = Annotated[SecretStr, AfterValidator(_web_url)]
 
 
 def config_error(err: ValidationError, where: str) -> AlerterConfigError:

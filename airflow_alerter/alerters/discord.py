@@ -34,7 +34,7 @@ from collections.abc import Generator, Iterator, Mapping
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
 from airflow_alerter.alerters.answers import (
     AnswerRules,
@@ -49,6 +49,7 @@ from airflow_alerter.alerters.base import (
     AlerterDeliveryError,
     BaseAlerter,
     ConnectionFields,
+    SecretWebUrl,
     reject_unknown_extras,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
@@ -84,12 +85,6 @@ _WEBHOOK_ENDPOINT = re.compile(r"webhooks/[0-9]+/[A-Za-z0-9_-]+")
 _SNOWFLAKE = re.compile(r"[0-9]{1,20}")
 
 
-def _http_url(value: SecretStr | None, field: str) -> SecretStr | None:
-    if value is not None and not value.get_secret_value().startswith(("https://", "http://")):
-        raise ValueError(f"{field} must be an http(s):// URL")
-    return value
-
-
 def _snowflake(value: Any) -> str | None:
     """Channel ids go into URL paths: only digits, so no id can reach another endpoint."""
     if value is None or value == "":
@@ -110,16 +105,11 @@ class DiscordAlerterConfig(BaseModel):
 
     token: SecretStr | None = Field(default=None, description="bot token: post and ask")
     channel_id: ChannelId = Field(default=None, description="channel to post to with the bot token")
-    webhook_url: SecretStr | None = Field(default=None, description="webhook URL: post only")
+    webhook_url: SecretWebUrl | None = Field(default=None, description="webhook URL: post only")
     api_base_url: str = Field(default=DISCORD_API, description="Discord REST API base URL (for proxies and tests)")
     timeout: float = Field(default=30.0, gt=0)
     retry_limit: int = Field(default=3, ge=1, description="attempts for 429, 5xx and connection errors")
     retry_backoff: float = Field(default=1.0, ge=0)
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _webhook_is_a_url(cls, value: SecretStr | None) -> SecretStr | None:
-        return _http_url(value, "webhook_url")
 
     @model_validator(mode="after")
     def _needs_a_credential(self) -> DiscordAlerterConfig:

@@ -30,13 +30,14 @@ import re
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from airflow_alerter.alerters.base import (
     AlerterConfigError,
     AlerterDeliveryError,
     BaseAlerter,
     ConnectionFields,
+    SecretWebUrl,
     reject_unknown_extras,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
@@ -65,7 +66,7 @@ class WebhookAlerterConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    webhook_url: SecretStr = Field(description="the incoming webhook URL (a secret: the connection's password)")
+    webhook_url: SecretWebUrl = Field(description="the incoming webhook URL (a secret: the connection's password)")
     preset: Preset = Field(default="mattermost", description="payload shape: mattermost, msteams, google_chat, custom")
     payload_template: str | None = Field(
         default=None, description="custom preset: a jinja2 template of the JSON body; pass values through |tojson"
@@ -74,13 +75,6 @@ class WebhookAlerterConfig(BaseModel):
     timeout: float = Field(default=30.0, gt=0)
     retry_limit: int = Field(default=3, ge=1, description="attempts for 429, 5xx and connection errors")
     retry_backoff: float = Field(default=1.0, ge=0)
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _is_a_url(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("https://", "http://")):
-            raise ValueError("must be an http(s):// URL")
-        return value
 
     @model_validator(mode="after")
     def _template_fits_the_preset(self) -> WebhookAlerterConfig:
