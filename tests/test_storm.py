@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
-from airflow_alerter.storm import ABANDONED_AFTER, StormMember, StormWindow, compact_ranges, summary_lines
+from airflow_alerter.storm import (
+    ABANDONED_AFTER,
+    SiblingStates,
+    StormMember,
+    StormWindow,
+    compact_ranges,
+    summary_lines,
+)
 
 GROUP = "airflow_alerter.storm.etl.run1.ops_email.failure"
 
@@ -39,7 +46,7 @@ class SharedStore:
             self.values.pop(key, None)
 
 
-def all_running(count: int, task_id: str = "process") -> States:
+def all_running(count: int, task_id: str = "process") -> SiblingStates:
     """Every instance is still 'running' in the DB: that is how siblings look while their callbacks run."""
     return lambda: {(task_id, index): "running" for index in range(count)}
 
@@ -55,15 +62,13 @@ class FakeClock:
         self.now += seconds
 
 
-States = Callable[[], Mapping[tuple[str, int], str | None]]
-
-
-def window(store: SharedStore, states: States, *, window: float = 5.0, clock: FakeClock | None = None) -> StormWindow:
+def window(
+    store: SharedStore, states: SiblingStates, *, window: float = 5.0, clock: FakeClock | None = None
+) -> StormWindow:
     """A short poll and settle keep the suite fast; the protocol is the one production runs."""
-    if clock is None:
-        return StormWindow(group=GROUP, window=window, store=store, sibling_states=states, poll=0.02, settle=0.05)
+    timing: dict[str, Any] = {} if clock is None else {"clock": clock, "sleep": clock.sleep}
     return StormWindow(group=GROUP, window=window, store=store, sibling_states=states, poll=0.02, settle=0.05,
-                       clock=clock, sleep=clock.sleep)
+                       **timing)
 
 
 def member(index: int, task_id: str = "process") -> StormMember:
