@@ -61,7 +61,7 @@ def bench_ask(
     memory = _pending_triggers(triggers, seconds, env)
     worst, typical = max(latencies), median(latencies)
     checks_per_minute = memory["triggers"] * 60 / memory["poll_interval_s"]
-    per_check = memory["cpu_s_per_min_after_warmup"] / checks_per_minute * 1000
+    ms_per_check = memory["cpu_s_per_min_after_warmup"] / checks_per_minute * 1000
     rows = [
         Row(
             f"API calls per answer check (sync `check_answer` / async `acheck_answer`, {checks} checks each)",
@@ -98,7 +98,7 @@ def bench_ask(
             "CPU-s/min",
             memory["cpu_s_per_min_after_warmup"],
             detail={
-                "ours": f"≈ {per_check:.1f} ms per check; {memory['cpu_s_per_min']:g} CPU-s/min over the whole run, "
+                "ours": f"≈ {ms_per_check:.1f} ms per check; {memory['cpu_s_per_min']:g} CPU-s/min over the whole run, "
                 "start-up included"
             },
         ),

@@ -13,14 +13,14 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import SLACK_SERVER, local_server
 
 
 def rss_mb() -> float:
@@ -49,11 +49,7 @@ async def _wait(triggers: list[Any], seconds: float, warmup: float) -> tuple[flo
 
 
 def measure(triggers: int, seconds: float, poll_interval: float, warmup: float = 0.0) -> dict[str, float]:
-    server = subprocess.Popen([sys.executable, "-m", "tests.servers.slack_api"], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        base_url = server.stdout.readline().strip()
+    with local_server(SLACK_SERVER) as base_url:
         from tests.servers.slack_api import BOT_TOKEN
 
         os.environ["AIRFLOW_CONN_BENCH_SLACK"] = json.dumps(
@@ -74,8 +70,6 @@ def measure(triggers: int, seconds: float, poll_interval: float, warmup: float =
                 "cpu_s_per_min": round(cpu / wall * 60, 2), "poll_interval_s": poll_interval,
                 # after the warm-up (building 500 alerters, the first round of checks): the steady cost of waiting
                 "warmup_s": warmup, "cpu_s_per_min_after_warmup": round(waiting_cpu / max(waiting_wall, 1e-9) * 60, 2)}
-    finally:
-        server.kill()
 
 
 def main() -> None:

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the Slack Web API stand-in of the tests, for :func:`local_server`
+SLACK_SERVER = "import runpy; runpy.run_module('tests.servers.slack_api', run_name='__main__')"
 
 
 @dataclass
@@ -37,9 +39,6 @@ class Row:
     target: str = ""
     met: bool | None = None
     detail: dict[str, str] = field(default_factory=dict)  # e.g. {"ours": "200 connections"}
-
-    def ratio(self, baseline: str) -> float:
-        return self.ours / self.baselines[baseline]
 
     def cells(self) -> list[str]:
         def figure(label: str, value: float) -> str:

@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from benchmarks.common import ConnectionCounter, Row, clock, interleaved, local_server, median
+from benchmarks.common import SLACK_SERVER, ConnectionCounter, Row, clock, interleaved, local_server, median
 
 SENDER, RECIPIENT = "airflow@example.com", "ops@example.com"
 HOST = "127.0.0.1"
@@ -29,7 +29,6 @@ server = LocalSMTPServer().start()
 print(server.port, flush=True)
 threading.Event().wait()
 """
-SLACK_SERVER = "import runpy; runpy.run_module('tests.servers.slack_api', run_name='__main__')"
 
 
 def _measure(
