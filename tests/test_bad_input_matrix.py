@@ -82,10 +82,14 @@ def _slack_texts(posted: list[dict[str, Any]]) -> Iterator[str]:
             yield from (element["text"] for element in block.get("elements", []))
 
 
+def _slack_unescape(text: str) -> str:
+    """What a reader sees of mrkdwn text: Slack shows &lt; &gt; &amp; as the characters."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def _slack_visible(posted: list[dict[str, Any]]) -> str:
     header = [b["text"]["text"] for m in posted for b in m["blocks"] or [] if b["type"] == "header"]
-    shown = "\n".join([*header, *_slack_texts(posted)])
-    return shown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return _slack_unescape("\n".join([*header, *_slack_texts(posted)]))
 
 
 def _slack_inert(posted: list[dict[str, Any]]) -> None:
@@ -251,7 +255,7 @@ def test_a_megabyte_body_on_slack_is_cut_with_a_marker_keeping_the_exception_and
 
     texts = [b["text"]["text"] for b in posted["blocks"] if b.get("text", {}).get("type") == "mrkdwn"]
     assert len(posted["blocks"]) <= 50 and "_… (message shortened to fit Slack's limits)_" in texts
-    first_part = texts[0].replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    first_part = _slack_unescape(texts[0])
     assert len(first_part) > 2000 and MEGABYTE.startswith(first_part)
     assert any("KeyError" in t for t in texts) and any(f["text"] == "*owner*\nml" for b in posted["blocks"]
                                                         for f in b.get("fields", []))
