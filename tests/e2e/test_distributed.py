@@ -4,11 +4,13 @@ asserts on what arrived at the local SMTP inbox / Slack API and on the final tas
 from __future__ import annotations
 
 import json
+import re
+import time
 
 import pytest
 
 from tests.e2e.conftest import SENDERS, Inbox, SlackChannel, smtp_connection
-from tests.e2e.engine import AirflowEngine
+from tests.e2e.engine import AirflowEngine, wait_until
 from tests.servers.smtp import LocalSMTPServer
 
 pytestmark = pytest.mark.e2e
@@ -70,8 +72,7 @@ def test_two_hundred_failing_mapped_instances_send_a_few_summaries_naming_each_i
     run_id = engine.trigger("e2e_alert_storm")
 
     assert engine.wait_for_run("e2e_alert_storm", run_id, timeout=900) == "failed"
-    states = engine.task_instances("e2e_alert_storm", run_id)
-    assert [ti.state for ti in states.values()] == ["failed"] * 200
+    assert list(engine.task_states("e2e_alert_storm", run_id).values()) == ["failed"] * 200
     named = _wait_for_named_instances(inbox, run_id, expected=200)
     emails = inbox.about(run_id, SENDERS["ops_email"])
     assert sorted(named) == list(range(200)), "every failed instance is named in exactly one summary"
@@ -81,8 +82,6 @@ def test_two_hundred_failing_mapped_instances_send_a_few_summaries_naming_each_i
 
 def _wait_for_named_instances(inbox: Inbox, run_id: str, expected: int, timeout: float = 240.0) -> list[int]:
     """The map indexes the emails about ``run_id`` name, once ``expected`` of them arrived."""
-    import re
-    import time
 
     def named() -> list[int]:
         found: list[int] = []
@@ -98,8 +97,6 @@ def _wait_for_named_instances(inbox: Inbox, run_id: str, expected: int, timeout:
                 found.append(int(single.group(1)))
         return found
 
-    deadline = time.monotonic() + timeout
-    while len(named()) < expected and time.monotonic() < deadline:
-        time.sleep(2.0)
+    wait_until(lambda: len(named()) >= expected, timeout, f"{expected} instances named in the emails", interval=2.0)
     time.sleep(2.0)  # a duplicate would come right behind: give it the chance to show
     return named()
