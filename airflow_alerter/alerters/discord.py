@@ -30,19 +30,26 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
 from airflow_alerter.alerters.answers import (
+    HOW_TO_ANSWER_MARK,
     AnswerRules,
     AskOptions,
     Candidate,
+    Step,
+    Steps,
+    arun_steps,
     classify_reaction,
     decide,
+    how_to_answer,
     resolve_options,
+    run_steps,
+    weigh,
 )
 from airflow_alerter.alerters.base import (
     AlerterConfigError,
@@ -410,11 +417,7 @@ class DiscordAlerter(BaseAlerter):
         checking = self._checking(handle, self.ask_options(self.coerce_params(params)))
         client = self._client()
         try:
-            url, name = next(checking)
-            while True:
-                url, name = checking.send(client.call("GET", url, name=name, retry=False))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return run_steps(checking, lambda step: client.call(step.call, **step.arguments, retry=False))
         except HttpError as err:
             return _failed_check(err)
 
@@ -422,17 +425,17 @@ class DiscordAlerter(BaseAlerter):
         """:meth:`check_answer` on aiohttp for the triggerer: the same steps, only the call differs."""
         checking = self._checking(handle, self.ask_options(self.coerce_params(params)))
         client = self._client()
+
+        async def call(step: Step) -> Any:
+            return await client.acall(step.call, **step.arguments)
+
         try:
-            url, name = next(checking)
-            while True:
-                url, name = checking.send(await client.acall("GET", url, name=name))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return await arun_steps(checking, call)
         except HttpError as err:
             return _failed_check(err)
 
-    def _checking(self, handle: QuestionHandle, options: AskOptions) -> Generator[tuple[str, str], Any, AskResult]:
-        """The steps of one check, free of I/O: yields each (URL, name) to GET, receives its JSON, returns the result.
+    def _checking(self, handle: QuestionHandle, options: AskOptions) -> Steps:
+        """The steps of one check, free of I/O: yields each call to make, receives its JSON, returns the result.
 
         Both :meth:`check_answer` and :meth:`acheck_answer` drive it, so the sync and async paths
         cannot disagree on what counts as an answer or on how many calls a check makes.
@@ -443,32 +446,42 @@ class DiscordAlerter(BaseAlerter):
         path = f"channels/{handle.channel}/messages"
         anchor = int(handle.message_id) - 1  # "after the id just below the question" includes the question
         question: dict[str, Any] | None = None
+        seen: list[dict[str, Any]] = []
         replies: list[Candidate] = []
         result = AskResult(status=AskStatus.PENDING)
         for _ in range(MAX_PAGES):
-            page = yield self._api(f"{path}?after={anchor}&limit={PAGE_LIMIT}"), path
+            page = yield Step("GET", {"url": self._api(f"{path}?after={anchor}&limit={PAGE_LIMIT}"), "name": path})
             page = page if isinstance(page, list) else []
+            seen += page
             question = question or next((m for m in page if str(m.get("id")) == handle.message_id), None)
             replies += _replies(page, handle)
             result = decide(replies, options, asked_at=handle.posted_at, alerter_user=alerter_user)
             if result.is_final or len(page) < PAGE_LIMIT:
                 break
             anchor = max(int(m["id"]) for m in page)
-        if result.is_final:
-            return result
+        if result.status is AskStatus.REJECTED:
+            return result  # nothing a reaction says can make a rejection safer
         if question is None:
             return AskResult(status=AskStatus.ERROR, reason="the question is no longer in the channel (deleted?)")
-        # Discord does not date reactions: date them after every reply seen, and never before the question.
+        # Discord does not date reactions: date them after every reply seen, and never before the question;
+        # an approving reply is weighed with them, so a ❌ whose order is unknown still stops the gate.
         reacted_at = max(time.time(), handle.posted_at, *(c.at for c in replies))
         reactions: list[Candidate] = []
-        for emoji in _answer_emojis(question):
+        wanted = AskStatus.REJECTED if result.approved else None
+        for emoji in _answer_emojis(question, wanted):
             reactions_path = f"{path}/{handle.message_id}/reactions"
-            users = yield self._api(f"{reactions_path}/{quote(emoji)}?limit=100"), reactions_path
+            users = yield Step("GET", {"url": self._api(f"{reactions_path}/{quote(emoji)}?limit=100"),
+                                       "name": reactions_path})
             reactions += [
                 Candidate(user=str(user.get("id")), at=reacted_at, reaction=emoji, is_bot=bool(user.get("bot")))
                 for user in (users if isinstance(users, list) else [])
             ]
-        return decide(reactions, options, asked_at=handle.posted_at, alerter_user=alerter_user)
+        decision = weigh(replies + reactions, options, asked_at=handle.posted_at, alerter_user=alerter_user)
+        if decision.unclear and not any(_is_how_to_answer(m, handle) for m in seen):
+            note = {"content": how_to_answer(options), "allowed_mentions": NO_MENTIONS,
+                    "message_reference": {"message_id": handle.message_id}}
+            yield Step("POST", {"url": self._api(path), "payload": note, "name": path}, best_effort=True)
+        return decision.result
 
     def conclude(self, handle: QuestionHandle, result: AskResult) -> None:
         """Reply to the question with the outcome and edit it, so the channel shows the question is closed."""
@@ -512,14 +525,22 @@ def _instructions(options: AskOptions) -> str:
     return line
 
 
-def _answer_emojis(question: Mapping[str, Any]) -> list[str]:
-    """The ✅/❌-type emojis on the question that someone other than the bot put there (counts only)."""
+def _answer_emojis(question: Mapping[str, Any], wanted: AskStatus | None = None) -> list[str]:
+    """The ✅/❌-type emojis someone other than the bot put on the question (those meaning ``wanted``, if given)."""
     emojis = []
     for reaction in question.get("reactions") or []:
         emoji = str((reaction.get("emoji") or {}).get("name") or "")
-        if classify_reaction(emoji) is not None and reaction.get("count", 0) > int(bool(reaction.get("me"))):
+        meaning = classify_reaction(emoji)
+        by_others = reaction.get("count", 0) > int(bool(reaction.get("me")))
+        if meaning is not None and wanted in (None, meaning) and by_others:
             emojis.append(emoji)
     return emojis
+
+
+def _is_how_to_answer(message: Mapping[str, Any], handle: QuestionHandle) -> bool:
+    """Whether ``message`` is this alerter's note on how to answer (posted once per question)."""
+    return (str((message.get("author") or {}).get("id")) == str(handle.extra.get("bot_user"))
+            and str(message.get("content") or "").startswith(HOW_TO_ANSWER_MARK))
 
 
 def _replies(messages: list[dict[str, Any]], handle: QuestionHandle) -> list[Candidate]:

@@ -15,13 +15,26 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 
-from airflow_alerter.alerters.answers import AnswerRules, AskOptions, Candidate, decide, resolve_options
+from airflow_alerter.alerters.answers import (
+    HOW_TO_ANSWER_MARK,
+    AnswerRules,
+    AskOptions,
+    Candidate,
+    Step,
+    Steps,
+    arun_steps,
+    classify_reaction,
+    how_to_answer,
+    resolve_options,
+    run_steps,
+    weigh,
+)
 from airflow_alerter.alerters.base import (
     AlerterConfigError,
     AlerterDeliveryError,
@@ -54,6 +67,13 @@ SHORTENED = "_… (message shortened to fit Slack's limits)_"
 QUESTION_EVENT = "airflow_alerter_question"
 #: seconds subtracted from "since" when searching: the worker's clock may run ahead of Slack's
 CLOCK_SKEW = 120.0
+#: pages of a long thread one check reads (200 replies each; apps outside Slack's Marketplace get 15)
+MAX_REPLY_PAGES = 5
+#: Slack errors of an answer check that waiting cannot cure: the gate ends at once with the reason
+PERMANENT_ERRORS = frozenset({
+    "channel_not_found", "thread_not_found", "invalid_auth", "not_authed", "not_in_channel", "token_revoked",
+    "token_expired", "account_inactive", "missing_scope", "no_permission", "team_access_not_granted",
+})
 STATUS_ICONS = {AskStatus.APPROVED: "✅", AskStatus.REJECTED: "❌", AskStatus.TIMED_OUT: "⌛", AskStatus.ERROR: "⚠️"}
 
 
@@ -216,6 +236,27 @@ def _ts(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return 0.0
+
+
+def _data(response: Any) -> Mapping[str, Any]:
+    data = getattr(response, "data", None)
+    return data if isinstance(data, dict) else {}
+
+
+def _reply(message: Mapping[str, Any]) -> Candidate:
+    return Candidate(user=message.get("user"), at=_ts(message.get("ts")), text=str(message.get("text") or ""),
+                     is_bot=bool(message.get("bot_id")) or message.get("subtype") == "bot_message")
+
+
+def _is_bot(user: Mapping[str, Any]) -> bool:
+    """A ``users.info`` user that is not a person: an app's bot, Slackbot, or a deactivated account."""
+    return bool(user.get("is_bot") or user.get("is_app_user") or user.get("deleted")) or user.get("id") == "USLACKBOT"
+
+
+def _is_how_to_answer(message: Mapping[str, Any], handle: QuestionHandle) -> bool:
+    """Whether ``message`` is this alerter's note on how to answer (posted once per question)."""
+    return message.get("user") == handle.extra.get("bot_user") and str(message.get("text") or "").startswith(
+        HOW_TO_ANSWER_MARK)
 
 
 class SlackAlerter(BaseAlerter):
@@ -389,50 +430,86 @@ class SlackAlerter(BaseAlerter):
             extra={"bot_user": posted.get("user"), "bot_id": posted.get("bot_id"), "text": text[:500]},
         )
 
-    def answer_from_thread(self, data: Mapping[str, Any], handle: QuestionHandle,
-                           params: SlackAlerterParameters | None) -> AskResult:
-        """Decide from one ``conversations.replies`` answer: the parent's reactions and the thread's replies."""
-        messages: Sequence[Mapping[str, Any]] = data.get("messages") or []
+    def _checking(self, handle: QuestionHandle, options: AskOptions) -> Steps:
+        """The steps of one check, free of I/O (the sync and async checks drive the same steps).
+
+        Usually one ``conversations.replies`` call: the question with its reactions and its thread.
+        More only when the thread is longer than a page (up to :data:`MAX_REPLY_PAGES`), when a
+        ✅/❌ comes from someone not yet known to be a person (``users.info``, cached), and once per
+        question to say how to answer after a reply that named a keyword without a clear intent.
+        """
+        messages: list[Mapping[str, Any]] = []
+        cursor = None
+        for _ in range(MAX_REPLY_PAGES):
+            page = yield Step("conversations_replies", {"channel": handle.channel, "ts": handle.message_id,
+                                                        "limit": 200, **({"cursor": cursor} if cursor else {})})
+            messages += page.get("messages") or []
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not (page.get("has_more") and cursor):
+                break
         parent = next((m for m in messages if m.get("ts") == handle.message_id), {})
-        candidates = [
-            Candidate(user=m.get("user"), at=_ts(m.get("ts")), text=str(m.get("text") or ""),
-                      is_bot=bool(m.get("bot_id")) or m.get("subtype") == "bot_message"
-                      or m.get("bot_id") == handle.extra.get("bot_id"))
-            for m in messages if m.get("ts") != handle.message_id
-        ]
+        replies = [_reply(m) for m in messages if m.get("ts") != handle.message_id]
         # Reactions carry no time: date them after every reply seen in this check, and never before the
         # question (the worker's clock may lag Slack's; a reaction cannot predate its message).
-        reacted_at = max(time.time(), handle.posted_at, *(c.at for c in candidates))
-        candidates += [Candidate(user=user, at=reacted_at, reaction=str(reaction.get("name")))
-                       for reaction in parent.get("reactions") or [] for user in reaction.get("users") or []]
-        return decide(candidates, self.ask_options(params), asked_at=handle.posted_at,
-                      alerter_user=handle.extra.get("bot_user"))
+        reacted_at = max(time.time(), handle.posted_at, *(c.at for c in replies))
+        reactions = [(str(reaction.get("name")), str(user)) for reaction in parent.get("reactions") or []
+                     if classify_reaction(str(reaction.get("name"))) is not None
+                     for user in reaction.get("users") or []]
+        for user in {user for _, user in reactions if self._worth_looking_up(user, handle, options)}:
+            info = yield Step("users_info", {"user": user}, best_effort=True)
+            if info is not None:
+                self._bots[user] = _is_bot(info.get("user") or {})
+        candidates = replies + [Candidate(user=user, at=reacted_at, reaction=name, is_bot=self._bots.get(user, True))
+                                for name, user in reactions]
+        decision = weigh(candidates, options, asked_at=handle.posted_at, alerter_user=handle.extra.get("bot_user"))
+        if decision.unclear and not any(_is_how_to_answer(m, handle) for m in messages):
+            yield Step("chat_postMessage", {"channel": handle.channel, "thread_ts": handle.message_id,
+                                            "text": how_to_answer(options)}, best_effort=True)
+        return decision.result
+
+    def _worth_looking_up(self, user: str, handle: QuestionHandle, options: AskOptions) -> bool:
+        """Whether a reaction's author must be looked up to tell a person from a bot (unknown, and could count)."""
+        return (user not in self._bots and user != handle.extra.get("bot_user")
+                and (options.approvers is None or user in options.approvers))
+
+    @cached_property
+    def _bots(self) -> dict[str, bool]:
+        """``users.info`` answers of this alerter's life: user id → is a bot (Slack rate-limits the lookups)."""
+        return {}
 
     def check_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        call_params: SlackAlerterParameters | None = self.coerce_params(params)
+        steps = self._checking(handle, self.ask_options(self.coerce_params(params)))
         try:
-            response = self._checker.conversations_replies(
-                channel=handle.channel, ts=handle.message_id, limit=200)
+            return run_steps(steps, lambda step: _data(getattr(self._checker, step.call)(**step.arguments)))
         except (SlackApiError, SlackClientError, OSError) as err:
-            return self._pending_after(err)
-        return self.answer_from_thread(response.data if isinstance(response.data, dict) else {}, handle, call_params)
+            return self._failed_check(err)
 
     async def acheck_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        call_params: SlackAlerterParameters | None = self.coerce_params(params)
-        try:
-            response = await self._async_client().conversations_replies(
-                channel=handle.channel, ts=handle.message_id, limit=200)
-        except (SlackApiError, SlackClientError, OSError) as err:
-            return self._pending_after(err)
-        return self.answer_from_thread(response.data if isinstance(response.data, dict) else {}, handle, call_params)
+        steps = self._checking(handle, self.ask_options(self.coerce_params(params)))
+        client = self._async_client()
 
-    def _pending_after(self, err: Exception) -> AskResult:
-        """A failed check is not an answer: stay pending, and honour Retry-After when Slack sent one."""
+        async def call(step: Step) -> Mapping[str, Any]:
+            return _data(await getattr(client, step.call)(**step.arguments))
+
+        try:
+            return await arun_steps(steps, call)
+        except (SlackApiError, SlackClientError, OSError) as err:
+            return self._failed_check(err)
+
+    def _failed_check(self, err: Exception) -> AskResult:
+        """A failed check is not an answer: wait (honouring Retry-After), or end now when waiting cannot help.
+
+        ``channel_not_found``, ``invalid_auth``, ``token_revoked`` … will not heal by themselves, so the
+        gate fails at once with the reason instead of waiting for its timeout (7 days by default).
+        """
         response = getattr(err, "response", None)
+        code = response.get("error") if response is not None and hasattr(response, "get") else None
+        if code in PERMANENT_ERRORS:
+            return AskResult(status=AskStatus.ERROR, reason=f"checking the Slack question failed: {_slack_error(err)}")
         retry_after = None
         if response is not None and response.status_code == 429:
             retry_after = _asked_wait(response, default=60.0)

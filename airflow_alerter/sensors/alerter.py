@@ -32,7 +32,9 @@ class AlerterAskSensor(BaseSensorOperator):
 
     :param alerter_conn_id: a connection whose flavor can ask (``slack``, ``discord`` …).
     :param question: the question, a string or an ``AlerterMessage`` (title and body are templated).
-    :param approvers: user ids whose answers count (default: anyone but bots).
+    :param approvers: user ids whose answers count: a list, or a comma-separated string (templated).
+        None (the default) lets anyone in the channel but bots answer; an empty list, or a template
+        that renders to nothing, is an error naming ``approvers`` (it would read as "nobody").
     :param approve_keywords: words that approve (default: approve, LGTM, ok, yes).
     :param reject_keywords: words that reject (default: decline, disapprove, no, reject).
     :param on_reject: ``"fail"`` the task (downstream ``upstream_failed``) or ``"skip"`` it
@@ -52,7 +54,7 @@ class AlerterAskSensor(BaseSensorOperator):
         *,
         alerter_conn_id: str,
         question: str | AlerterMessage,
-        approvers: list[str] | None = None,
+        approvers: list[str] | str | None = None,
         approve_keywords: list[str] | None = None,
         reject_keywords: list[str] | None = None,
         on_reject: OnReject = "fail",
@@ -64,6 +66,10 @@ class AlerterAskSensor(BaseSensorOperator):
         super().__init__(poke_interval=poke_interval, **kwargs)
         if on_reject not in ("fail", "skip"):
             raise ValueError(f"on_reject must be 'fail' or 'skip', not {on_reject!r}")
+        if approvers is not None:  # a literal empty list fails at DAG parse; a template when it renders
+            from airflow_alerter.alerters.answers import check_approvers
+
+            check_approvers(approvers)
         message = AlerterMessage.coerce(question)
         self.alerter_conn_id = alerter_conn_id
         self.title, self.body, self.metadata = message.title, message.body, dict(message.metadata)
@@ -79,7 +85,8 @@ class AlerterAskSensor(BaseSensorOperator):
     def ask_settings(self) -> dict[str, Any]:
         answer_rules = {"approvers": self.approvers, "approve_keywords": self.approve_keywords,
                         "reject_keywords": self.reject_keywords}
-        return {**self.settings, **{key: value for key, value in answer_rules.items() if value}}
+        # None is "not set here"; an empty approvers list is kept, so that the flavor refuses it by name
+        return {**self.settings, **{key: value for key, value in answer_rules.items() if value is not None}}
 
     def _alerter(self) -> BaseAlerter:
         from airflow_alerter.hooks.alerter import AlerterHook

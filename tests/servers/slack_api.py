@@ -1,7 +1,8 @@
 """A local stand-in for Slack's Web API and incoming webhooks: a real HTTP server on 127.0.0.1.
 
-It speaks the subset the slack flavor calls (chat.postMessage, chat.update, conversations.replies,
-auth.test, incoming webhooks), keeps channels and threads in memory, records every request, and
+It speaks the subset the slack flavor calls (chat.postMessage, chat.update, conversations.replies
+with Slack's cursor paging, conversations.history, users.info, auth.test, incoming webhooks), keeps
+channels, threads and which users are bots in memory, records every request, and
 can be told to fail (``fail_next``: 429 with Retry-After, 500) or to answer a question after N
 checks. slack_sdk talks to it through ``base_url``. It stands in for Slack, not for our code.
 """
@@ -27,6 +28,7 @@ WEBHOOK_PATH = "/services/T000/B000/webhookSecret123"
 class SlackAPIServer(LocalHTTPServer):
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     webhook_posts: list[dict[str, Any]] = field(default_factory=list)
+    bot_users: set[str] = field(default_factory=lambda: {BOT_USER})
     _auto_answers: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     _clock: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
 
@@ -57,8 +59,10 @@ class SlackAPIServer(LocalHTTPServer):
             self.messages.setdefault(channel, []).append(message)
         return message
 
-    def add_reaction(self, channel: str, ts: str, name: str, user: str) -> None:
+    def add_reaction(self, channel: str, ts: str, name: str, user: str, *, bot: bool = False) -> None:
         with self._lock:
+            if bot:
+                self.bot_users.add(user)
             message = self._find(channel, ts)
             reactions = message.setdefault("reactions", [])
             entry = next((r for r in reactions if r["name"] == name), None)
@@ -128,7 +132,15 @@ class SlackAPIServer(LocalHTTPServer):
                 else:
                     self.add_reply(channel, ts, answer["user"], answer["text"])
             thread = [m for m in self.messages.get(channel, []) if m["ts"] == ts or m.get("thread_ts") == ts]
-        return {"ok": True, "messages": sorted((dict(m) for m in thread), key=lambda m: m["ts"]), "has_more": False}
+        thread = sorted((dict(m) for m in thread), key=lambda m: m["ts"])
+        start, limit = int(args.get("cursor") or 0), int(args.get("limit") or 1000)
+        page, more = thread[start:start + limit], start + limit < len(thread)
+        return {"ok": True, "messages": page, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = str(args.get("user"))
+        return {"ok": True, "user": {"id": user, "name": user.lower(), "is_bot": user in self.bot_users}}
 
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
