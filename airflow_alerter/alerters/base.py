@@ -259,6 +259,8 @@ class BaseAlerter:
         poll_interval: float | None = None,
     ) -> AskResult:
         """Like :meth:`ask`, returning the whole :class:`AskResult` (who answered, when, what)."""
+        from airflow_alerter.alerters.retry import wait_before_next_check
+
         interval = poll_interval if poll_interval is not None else self.DEFAULT_POLL_INTERVAL
         handle = self.send_question(question, params)
         deadline = time.monotonic() + timeout
@@ -267,6 +269,6 @@ class BaseAlerter:
             if remaining <= 0:
                 result = AskResult(status=AskStatus.TIMED_OUT, reason=f"no answer within {timeout:g}s")
                 break
-            time.sleep(min(interval, remaining))
+            time.sleep(wait_before_next_check(interval, result.retry_after, remaining))
         self.conclude(handle, result)
         return result

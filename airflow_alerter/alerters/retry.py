@@ -29,6 +29,26 @@ TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 #: now, and the worker slot (or the callback's time budget) would be held for nothing meanwhile.
 MAX_SERVER_WAIT = 60.0
 
+#: The longest a waiting question sleeps between two answer checks because the service asked to
+#: (Retry-After on a check). A rate-limited chat answered "wait a day" once; the gate then slept a day.
+MAX_CHECK_WAIT = 600.0
+
+
+def wait_before_next_check(poll_interval: float, retry_after: float | None, remaining: float | None) -> float:
+    """Seconds until the next answer check: the poll interval, or longer when the service asked.
+
+    What the service asks for is honoured up to :data:`MAX_CHECK_WAIT`; the wait never runs past
+    the gate's deadline (``remaining`` seconds from now; None when the gate has none), and a
+    warning says why a check comes later than the poll interval.
+    """
+    wait = poll_interval
+    if retry_after is not None and retry_after > poll_interval:
+        wait = min(retry_after, max(MAX_CHECK_WAIT, poll_interval))
+        capped = " (the longest wait between checks)" if wait < retry_after else ""
+        log.warning("The service asked to wait %.0fs before the next answer check (rate limited); "
+                    "checking again in %.0fs%s", retry_after, wait, capped)
+    return wait if remaining is None else max(min(wait, remaining), 0.0)
+
 
 @dataclass(frozen=True)
 class RetryPolicy:

@@ -1,7 +1,8 @@
 """AlerterAskTrigger: waits for the answer to a posted question in the triggerer, holding no worker slot.
 
 It polls with the flavor's async check (one API call each), sleeps the poll interval between
-checks (longer when the service asked for it with Retry-After), and fires once: with the answer,
+checks (longer when the service asked for it with Retry-After, up to 10 minutes, never past the
+deadline), and fires once: with the answer,
 or ``timed_out`` at the deadline. Its serialized kwargs hold the question's handle, never a secret:
 the alerter is rebuilt from the connection inside the triggerer.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_alerter.alerters.retry import wait_before_next_check
 from airflow_alerter.models import AskResult, AskStatus, QuestionHandle
 
 
@@ -48,16 +50,10 @@ class AlerterAskTrigger(BaseTrigger):
 
         alerter = await asyncio.to_thread(AlerterHook(self.alerter_conn_id, self.settings).get_alerter)
         handle = QuestionHandle.model_validate(self.handle)
-        while True:
-            result = await alerter.acheck_answer(handle)
-            if result.is_final:
+        while not (result := await alerter.acheck_answer(handle)).is_final:
+            remaining = None if self.timeout_at is None else self.timeout_at - time.time()
+            if remaining is not None and remaining <= 0:  # the check just made was the last look
+                result = AskResult(status=AskStatus.TIMED_OUT, reason="no valid answer before the timeout")
                 break
-            wait = max(self.poll_interval, result.retry_after or 0.0)
-            if self.timeout_at is not None and time.time() + wait > self.timeout_at:
-                await asyncio.sleep(max(self.timeout_at - time.time(), 0.0))
-                result = await alerter.acheck_answer(handle)  # a last look, then give up
-                if not result.is_final:
-                    result = AskResult(status=AskStatus.TIMED_OUT, reason="no valid answer before the timeout")
-                break
-            await asyncio.sleep(wait)
+            await asyncio.sleep(wait_before_next_check(self.poll_interval, result.retry_after, remaining))
         yield TriggerEvent({"result": result.model_dump(mode="json")})  # type: ignore[no-untyped-call]
