@@ -18,7 +18,7 @@ EXIT_MARGIN = 2.0
 
 def overtime() -> float:
     """``[core] task_success_overtime``: seconds Airflow lets a task's process live after its final state."""
-    from airflow.sdk.configuration import conf
+    from airflow_alerter._compat import conf
 
     return float(conf.getfloat("core", "task_success_overtime", fallback=20.0))
 

@@ -72,9 +72,7 @@ def storm_window(context: Mapping[str, Any], conn_id: str, kind: str, window: fl
 
 def storm_member(message: AlerterMessage, context: Mapping[str, Any]) -> StormMember:
     """What the summary needs of this instance; the exception passes Airflow's secrets masker first."""
-    # the same masker that hides secrets in task logs; not in airflow.sdk.log's exported names, but
-    # imported there for that very purpose
-    from airflow.sdk.log import redact  # type: ignore[attr-defined]
+    from airflow_alerter._compat import redact
 
     ti = context["ti"]
     exception = message.metadata.get("exception")
@@ -158,11 +156,8 @@ def _mapped_states(ti: Any, dag: Any) -> dict[tuple[str, int], str | None]:
 def _tasks_run_one_by_one() -> bool:
     """True under ``dag.test()``, which runs every task in this process, one after another.
 
-    A leader's wait would then hold up the very siblings it waits for. The check reads which
-    supervisor channel the Task SDK installed; an Airflow without it simply aggregates.
+    A leader's wait would then hold up the very siblings it waits for.
     """
-    try:
-        from airflow.sdk.execution_time import task_runner
-    except ImportError:
-        return False
-    return type(getattr(task_runner, "SUPERVISOR_COMMS", None)).__name__ == "InProcessSupervisorComms"
+    from airflow_alerter._compat import runs_in_dag_test
+
+    return runs_in_dag_test()

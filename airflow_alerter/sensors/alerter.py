@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, Variable
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
+from airflow_alerter._compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException, conf
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, QuestionHandle
 
 if TYPE_CHECKING:
