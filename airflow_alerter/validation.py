@@ -42,6 +42,11 @@ def reject_control_chars(value: str, field: str) -> str:
     return value
 
 
+def one_line(value: str) -> str:
+    """``value`` with its line breaks (and NULs) turned into single spaces: a title a template spread over lines."""
+    return " ".join(part.strip() for part in _CONTROL_CHARS.split(value) if part.strip())
+
+
 def email_address(value: str, field: str) -> str:
     """Validate one email address (addr-spec), naming the field in the error."""
     address = reject_control_chars(value.strip(), field)

@@ -90,9 +90,11 @@ def task_alert_message(
     }
     default_title = TITLES[kind] if task_level else DAG_TITLES.get(kind, TITLES[kind])
     from airflow_alerter.models import AlerterMessage
+    from airflow_alerter.validation import one_line
 
+    # a callback must not lose its alert to a templated title that rendered over several lines
     return AlerterMessage(
-        title=title or default_title,
+        title=one_line(title or default_title) or default_title,
         body=body if body is not None else _default_body(kind, metadata, task_level),
         metadata={key: value for key, value in metadata.items() if value is not None},
     )
@@ -173,11 +175,12 @@ class AlerterNotifier(BaseNotifier):
     def notify(self, context: Any) -> None:
         from airflow_alerter.hooks.alerter import AlerterHook
         from airflow_alerter.notifications import budget
+        from airflow_alerter.notifications.redaction import redacted
 
         deadline = time.monotonic() + budget.overtime() - budget.EXIT_MARGIN
         try:
-            message = task_alert_message(context, self.kind, title=self.title, body=self.body,
-                                         traceback_lines=self.traceback_lines)
+            message = redacted(task_alert_message(context, self.kind, title=self.title, body=self.body,
+                                                  traceback_lines=self.traceback_lines))
             gathered = self._gather(message, context)
             if gathered is None:
                 return

@@ -133,7 +133,9 @@ class AlerterAskSensor(BaseSensorOperator):
         title = self.title
         if try_number > 1:
             title = f"{title} (asked again: try {try_number})" if title else f"Asked again (try {try_number})"
-        return AlerterMessage(title=title, body=self.body, metadata=self.metadata)
+        from airflow_alerter.notifications.redaction import redacted
+
+        return redacted(AlerterMessage(title=title, body=self.body, metadata=self.metadata))
 
     # --- waiting ---------------------------------------------------------------------------------
 
