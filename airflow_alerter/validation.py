@@ -7,6 +7,7 @@ user wrote is lost without them knowing.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -61,3 +62,18 @@ def email_address_list(value: str | Iterable[str] | None, field: str) -> list[st
         return []
     items = re.split(r"[,;]", value) if isinstance(value, str) else list(value)
     return [email_address(item, field) for item in items if item and item.strip()]
+
+
+#: Airflow's limit on a Variable's key (its ``ID_LEN``)
+VARIABLE_KEY_LIMIT = 250
+
+
+def bounded_key(name: str, prefix: str, limit: int = VARIABLE_KEY_LIMIT) -> str:
+    """``name`` when it fits ``limit`` characters, else ``prefix`` and a hash of ``name``.
+
+    Keys built from dag, run and task ids (each up to 250 characters) can pass Airflow's limit on
+    Variable keys; the readable form is kept whenever it fits, so existing keys stay valid.
+    """
+    if len(name) <= limit:
+        return name
+    return f"{prefix}.{hashlib.sha256(name.encode()).hexdigest()[:32]}"

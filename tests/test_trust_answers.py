@@ -307,3 +307,28 @@ def test_the_trigger_waits_at_most_ten_minutes_when_slack_asks_for_a_day(
 
     assert event.payload["result"]["status"] == "approved"
     assert waits == [600, 600, 600]
+
+
+# --- also checked ----------------------------------------------------------------------------------
+
+
+def test_an_answer_after_two_hundred_replies_is_found_on_the_next_page(slack_api: SlackAPIServer) -> None:
+    alerter, handle = _ask(slack_api)
+    for number in range(250):
+        slack_api.add_reply(CHANNEL, handle.message_id, OTHER, f"chatter {number}")
+    slack_api.add_reply(CHANNEL, handle.message_id, APPROVER, "approve")
+
+    assert alerter.check_answer(handle).responder == APPROVER
+    assert len(slack_api.calls("conversations.replies")) == 2
+
+
+def test_a_gate_whose_ids_are_long_keeps_its_question_under_a_hashed_key(
+    run_dag: RunDag, slack_conn: str, slack_api: SlackAPIServer
+) -> None:
+    slack_api.answer_on_check(3, user=APPROVER, text="approve")
+    source = gate_dag('mode="reschedule",').replace('"release"', f'"{"r" * 240}"').replace(
+        'task_id="approve_deploy"', f'task_id="{"g" * 240}"')
+
+    result = run_dag(source)
+
+    assert result.state_of("g" * 240) == "success" and len(slack_api.questions(CHANNEL)) == 1

@@ -7,13 +7,13 @@ summary message.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_alerter.models import AlerterMessage
 from airflow_alerter.storm import StormMember, StormWindow, compact_ranges, summary_lines
+from airflow_alerter.validation import bounded_key
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +131,7 @@ def _fit_to_overtime(window: float) -> float:
 
 
 def _group_key(dag_id: str, run_id: str, conn_id: str, kind: str) -> str:
-    name = f"{KEY_PREFIX}.{dag_id}.{run_id}.{conn_id}.{kind}"
-    if len(name) <= MAX_GROUP_KEY:
-        return name
-    return f"{KEY_PREFIX}.{hashlib.sha256(name.encode()).hexdigest()[:32]}"
+    return bounded_key(f"{KEY_PREFIX}.{dag_id}.{run_id}.{conn_id}.{kind}", KEY_PREFIX, MAX_GROUP_KEY)
 
 
 def _mapped_states(ti: Any, dag: Any) -> dict[tuple[str, int], str | None]:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from airflow_alerter.alerters.base import BaseAlerter
 
 OnReject = Literal["fail", "skip"]
+HANDLE_KEY_PREFIX = "airflow_alerter.ask"
 STOPPED_REASON = "the task was stopped before an answer arrived; if it runs again, answers here still count"
 
 
@@ -94,8 +95,11 @@ class AlerterAskSensor(BaseSensorOperator):
 
     @staticmethod
     def handle_key(context: Any) -> str:
+        from airflow_alerter.validation import bounded_key
+
         ti = context["ti"]
-        return f"airflow_alerter.ask.{ti.dag_id}.{ti.run_id}.{ti.task_id}.{ti.map_index}"
+        return bounded_key(f"{HANDLE_KEY_PREFIX}.{ti.dag_id}.{ti.run_id}.{ti.task_id}.{ti.map_index}",
+                           HANDLE_KEY_PREFIX)
 
     def question_handle(self, context: Any, alerter: BaseAlerter) -> QuestionHandle:
         """The posted question: found in its Variable, or posted now (once) and stored.
