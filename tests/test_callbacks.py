@@ -192,3 +192,28 @@ def test_a_send_outlasting_airflows_overtime_is_abandoned_with_a_warning_not_kil
     assert result.state_of("load") == "failed"
     assert "Failure alert through connection 'ops_email' was not sent: OutOfTime" in read_logs()
     assert time.monotonic() - started < 30
+
+
+def test_a_dag_callback_outlasting_the_dag_processors_timeout_is_abandoned_with_a_warning(
+    run_dag: RunDag, smtp_conn: str, smtp_server: LocalSMTPServer, read_logs: Callable[[], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A DAG-level callback runs in the dag-processor, which ends a file's run after dag_file_processor_timeout."""
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT", "4")
+    smtp_server.reply_next(STALL, STALL, STALL)
+    started = time.monotonic()
+
+    run_dag("""
+        from airflow.sdk import DAG, task
+        from airflow_alerter import alerter_failure_callback
+
+        with DAG("nightly_dag_alert", schedule=None, on_failure_callback=alerter_failure_callback("ops_email")) as dag:
+            @task
+            def load():
+                raise ValueError("read-only")
+            load()
+    """)
+
+    assert "Failure alert through connection 'ops_email' was not sent: OutOfTime" in read_logs()
+    assert "dag_file_processor_timeout" in read_logs()
+    assert time.monotonic() - started < 30

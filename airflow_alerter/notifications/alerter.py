@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import traceback
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -177,19 +176,17 @@ class AlerterNotifier(BaseNotifier):
         from airflow_alerter.notifications import budget
         from airflow_alerter.notifications.redaction import redacted
 
-        deadline = time.monotonic() + budget.overtime() - budget.EXIT_MARGIN
         try:
             message = redacted(task_alert_message(context, self.kind, title=self.title, body=self.body,
                                                   traceback_lines=self.traceback_lines))
+            # a task's process ends soon after the task; a DAG's callback runs in the dag-processor
+            deadline, why = budget.callback_deadline(task_level="task_id" in message.metadata)
             gathered = self._gather(message, context)
             if gathered is None:
                 return
             alerter = AlerterHook(self.alerter_conn_id, self.settings).get_alerter()
             params = alerter.coerce_params(self.alerter_params)
-            if "task_id" in message.metadata:  # a task's callback: its process ends soon after the task
-                budget.run_within(lambda: alerter.deliver(gathered, params), deadline)
-            else:
-                alerter.deliver(gathered, params)
+            budget.run_within(lambda: alerter.deliver(gathered, params), deadline, why)
         except Exception as err:
             self._warn(err)
 
