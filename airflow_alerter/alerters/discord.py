@@ -78,6 +78,8 @@ EMBEDS_PER_MESSAGE, EMBED_TOTAL_LIMIT = 10, 6000
 PREVIEW_LIMIT = 200
 PAGE_LIMIT = 100
 MAX_PAGES = 5
+#: seconds subtracted from "since" when looking for a question: the worker's clock may run ahead of Discord's
+CLOCK_SKEW = 120.0
 NO_MENTIONS: dict[str, Any] = {"parse": []}
 BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind"})
 COLOURS = {"failure": 0xDE350B, "retry": 0xFF991F, "success": 0x00875A}
@@ -141,6 +143,11 @@ class DiscordAlerterParameters(AnswerRules, BaseAlerterParameters):
 
 
 # --- building messages ---------------------------------------------------------------------------
+
+
+def snowflake_at(seconds: float) -> int:
+    """The smallest Discord id made at epoch ``seconds``: ``after=`` it lists what was posted since then."""
+    return max(int(seconds * 1000) - DISCORD_EPOCH_MS, 0) << 22
 
 
 def snowflake_time(snowflake: str) -> float:
@@ -397,11 +404,48 @@ class DiscordAlerter(BaseAlerter):
     ) -> QuestionHandle:
         call_params: DiscordAlerterParameters | None = self.coerce_params(params)
         channel = self._bot_channel(call_params)
-        line = _instructions(self.ask_options(call_params))
+        line = self._question_line(call_params)
         try:
             posted = self._post_all(question, call_params, line)
         except HttpError as err:
             raise AlerterDeliveryError(str(err)) from None
+        return self._handle(channel, posted, line)
+
+    def find_question(
+        self, question_key: str, since: float, params: BaseAlerterParameters | None = None
+    ) -> QuestionHandle | None:
+        """The bot's message marked with ``question_key`` posted since ``since``: one call per 100 messages.
+
+        Discord drops a second post with the same nonce only for a few minutes, less than Airflow's
+        default ``retry_delay``; the key in the question's last line finds it for as long as it exists.
+        """
+        call_params: DiscordAlerterParameters | None = self.coerce_params(params)
+        channel = self._bot_channel(call_params)
+        path, mark = f"channels/{channel}/messages", _key_mark(question_key)
+        anchor = snowflake_at(since - CLOCK_SKEW)
+        client = self._client()
+        try:
+            for _ in range(MAX_PAGES):
+                url = self._api(f"{path}?after={anchor}&limit={PAGE_LIMIT}")
+                page = client.call("GET", url, name=path, retry=False)
+                page = page if isinstance(page, list) else []
+                found = next((m for m in page if (m.get("author") or {}).get("bot")
+                              and str(m.get("content") or "").endswith(mark)), None)
+                if found is not None:
+                    return self._handle(channel, found, self._question_line(call_params))
+                if len(page) < PAGE_LIMIT:
+                    return None
+                anchor = max(int(m["id"]) for m in page)
+        except HttpError as err:
+            log.warning("Could not look for the question an earlier attempt posted: %s", err)
+        return None
+
+    def _question_line(self, params: DiscordAlerterParameters | None) -> str:
+        """The lines under a question: how to answer, and the key a restarted sensor finds it by."""
+        line = _instructions(self.ask_options(params))
+        return f"{line}\n{_key_mark(params.question_key)}" if params is not None and params.question_key else line
+
+    def _handle(self, channel: str, posted: Mapping[str, Any], line: str) -> QuestionHandle:
         question_id = str(posted.get("id"))
         content = str(posted.get("content") or "")
         return QuestionHandle(
@@ -502,6 +546,11 @@ class DiscordAlerter(BaseAlerter):
             client.call("PATCH", self._api(f"{path}/{handle.message_id}"), edit, name=f"{path}/…")
         except HttpError as err:  # the decision stands even if Discord cannot show it
             log.warning("Could not post the outcome of the Discord question: %s", err)
+
+
+def _key_mark(question_key: str) -> str:
+    """The question's last line: Discord's small grey subtext, holding the key a restarted sensor looks for."""
+    return f"-# question {question_key}"
 
 
 def _once_only(payload: dict[str, Any], params: DiscordAlerterParameters | None) -> dict[str, Any]:

@@ -76,6 +76,8 @@ def form_errors(body: Any) -> list[str]:
 class DiscordAPIServer(LocalHTTPServer):
     channels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     webhook_posts: list[dict[str, Any]] = field(default_factory=list)
+    #: seconds a nonce dedupes a post: Discord says "the past few minutes"; a test sets 0 to be past it
+    nonce_window: float = 180.0
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
 
     @property
@@ -189,8 +191,9 @@ class DiscordAPIServer(LocalHTTPServer):
             return Answer(400, {"message": "Invalid Form Body", "code": 50035, "errors": problems})
         if body.get("enforce_nonce") and body.get("nonce"):  # Discord returns the earlier message, creates none
             with self._lock:
-                earlier = next((m for m in self.channels.get(channel, []) if m.get("nonce") == body["nonce"]
-                                and m["author"]["id"] == author["id"]), None)
+                earlier = next((m for m in self.channels.get(channel, []) if m.get("_nonce") == body["nonce"]
+                                and m["author"]["id"] == author["id"]
+                                and time.time() - m["_posted"] <= self.nonce_window), None)
             if earlier is not None:
                 return Answer(200, _public(earlier))
         message = {
@@ -198,7 +201,9 @@ class DiscordAPIServer(LocalHTTPServer):
             "type": 19 if "message_reference" in body else 0,
             "channel_id": channel,
             "author": author,
-            **body,
+            **{key: value for key, value in body.items() if key not in ("nonce", "enforce_nonce")},
+            "_nonce": body.get("nonce"),  # kept for deduplication, not shown: Discord lists no nonces
+            "_posted": time.time(),
         }
         with self._lock:
             self.channels.setdefault(channel, []).append(message)
