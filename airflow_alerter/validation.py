@@ -45,6 +45,8 @@ def reject_control_chars(value: str, field: str) -> str:
 
 def one_line(value: str) -> str:
     """``value`` with its line breaks (and NULs) turned into single spaces: a title a template spread over lines."""
+    if not _CONTROL_CHARS.search(value):
+        return value
     return " ".join(part.strip() for part in _CONTROL_CHARS.split(value) if part.strip())
 
 
