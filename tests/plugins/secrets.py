@@ -48,3 +48,20 @@ def _redact(text: str) -> str:
     for secret in _SECRETS:
         text = text.replace(secret, "***")
     return text
+
+
+@pytest.fixture(autouse=True)
+def _forget_masked_values() -> Generator[None, None, None]:
+    """Airflow's secrets masker is process-wide: what one test's connections taught it stays for the next.
+
+    Alerts now pass that masker (a malformed extra such as ``["flavor", "slack"]`` is masked whole by
+    Airflow), so each test starts with a masker that knows only what the test itself registers.
+    """
+    yield
+    import importlib
+    import sys
+
+    if "airflow.sdk.log" in sys.modules:
+        from airflow.sdk.log import redact  # type: ignore[attr-defined]
+
+        importlib.import_module(redact.__module__)._secrets_masker().reset_masker()
