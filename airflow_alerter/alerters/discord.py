@@ -52,7 +52,7 @@ from airflow_alerter.alerters.base import (
     SecretWebUrl,
     reject_unknown_extras,
 )
-from airflow_alerter.alerters.http import HttpError, JsonClient
+from airflow_alerter.alerters.http import HttpError, JsonClient, with_query
 from airflow_alerter.alerters.retry import RetryPolicy
 from airflow_alerter.alerters.text import cut, is_web_url
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
@@ -325,7 +325,7 @@ class DiscordAlerter(BaseAlerter):
         if self.config.webhook_url is None:
             raise AlerterConfigError("channel_id: no Discord channel configured (connection, settings or parameters)")
         url = self.config.webhook_url.get_secret_value()
-        return self._client().call("POST", f"{url}?wait=true", payload, name="webhook") or {}
+        return self._client().call("POST", with_query(url, wait="true"), payload, name="webhook") or {}
 
     def _post_all(
         self, message: str | AlerterMessage, params: DiscordAlerterParameters | None, line: str = ""

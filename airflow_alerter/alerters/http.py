@@ -123,8 +123,8 @@ class JsonClient:
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
-            body = {}
-        detail = (body.get("message") or body.get("error")) if isinstance(body, dict) else None
+            body = None
+        detail = (body.get("message") or body.get("error")) if isinstance(body, dict) else _short_text(raw)
         shown = f" ({self.scrub(str(detail))[:300]})" if detail else ""
         transient = status == 429 or status in TRANSIENT_STATUSES
         return HttpError(f"{what}: HTTP {status}{shown}", status, retry_after(headers, body), transient=transient)
@@ -142,6 +142,21 @@ class JsonClient:
             for secret in sorted(filter(None, secrets), key=len, reverse=True):
                 text = text.replace(secret, "<redacted>")
         return _URL.sub("<url>", text)
+
+
+def _short_text(raw: bytes) -> str | None:
+    """A plain-text error word or line ("no_service", "invalid_token"), as Slack's webhooks answer; not an HTML page."""
+    text = raw.decode("utf-8", errors="replace").strip()
+    return text if text and len(text) <= 200 and "\n" not in text and "<" not in text else None
+
+
+def with_query(url: str, **params: str) -> str:
+    """``url`` with ``params`` added to its query, keeping the query it already has (a webhook's ``thread_id``)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key not in params]
+    return urlunsplit(parts._replace(query=urlencode([*query, *params.items()])))
 
 
 def retry_after(headers: Any, body: Any) -> float | None:

@@ -29,7 +29,8 @@ from airflow_alerter.alerters.base import (
     ConnectionFields,
     reject_unknown_extras,
 )
-from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES
+from airflow_alerter.alerters.http import HttpError, JsonClient
+from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES, RetryPolicy
 from airflow_alerter.alerters.text import cut
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
@@ -313,17 +314,19 @@ class SlackAlerter(BaseAlerter):
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     def _send_webhook(self, payload: dict[str, Any]) -> None:
-        from slack_sdk.webhook import WebhookClient
+        """One JSON POST on the package's own HTTP client, which scrubs the secret URL from whatever comes back.
 
+        An incoming webhook needs nothing of slack_sdk: its answer is "ok" or an error word, and the
+        same client already carries the Discord and chat webhooks (retries, no redirects, scrubbing).
+        """
         assert self.config.webhook_url is not None
-        client = WebhookClient(self.config.webhook_url.get_secret_value(), timeout=self.config.timeout,
-                               proxy=self.config.proxy, retry_handlers=_retry_handlers(self.config.retry_limit))
+        url = self.config.webhook_url.get_secret_value()
+        client = JsonClient("Slack webhook", float(self.config.timeout), RetryPolicy(self.config.retry_limit + 1), {},
+                            secret_url=url, expect_json=False)
         try:
-            response = client.send(**payload)
-        except OSError as err:
-            raise AlerterDeliveryError(f"Slack webhook unreachable: {type(err).__name__}") from None
-        if response.status_code != 200:
-            raise AlerterDeliveryError(f"Slack webhook answered HTTP {response.status_code}: {response.body[:200]}")
+            client.call("POST", url, payload)
+        except HttpError as err:
+            raise AlerterDeliveryError(str(err)) from None
 
     def test_connection(self) -> tuple[bool, str]:
         """``auth.test`` with the bot token; a webhook cannot be checked without posting."""
@@ -452,7 +455,8 @@ class SlackAlerter(BaseAlerter):
             client.chat_postMessage(channel=handle.channel, thread_ts=handle.message_id, text=line)
             client.chat_update(channel=handle.channel, ts=handle.message_id,
                                text=f"{handle.extra.get('text', '')}\n\n{line}"[:TEXT_LIMIT],
-                               blocks=[_section(escape(str(handle.extra.get("text", "")))[:SECTION_LIMIT] or " "),
+                               # the handle's text is the question as posted: already escaped for mrkdwn
+                               blocks=[_section(str(handle.extra.get("text", ""))[:SECTION_LIMIT] or " "),
                                        {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}])
         except Exception as err:  # the decision stands even if Slack cannot show it
             log.warning("Could not post the outcome of the Slack question: %s", _slack_error(err))

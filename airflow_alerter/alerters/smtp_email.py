@@ -22,6 +22,7 @@ from airflow_alerter.alerters.base import (
     ConnectionFields,
 )
 from airflow_alerter.alerters.retry import RetryPolicy
+from airflow_alerter.alerters.text import is_web_url
 from airflow_alerter.models import EMPTY_MESSAGE_TITLE, AlerterMessage, BaseAlerterParameters
 from airflow_alerter.validation import email_address, email_address_list, reject_control_chars
 
@@ -273,7 +274,8 @@ class SMTPEmailAlerter(BaseAlerter):
             "facts": payload.facts() + extra_facts,
             "exception": metadata.get("exception"),
             "traceback": metadata.get("traceback"),
-            "log_url": payload.log_url or metadata.get("log_url"),
+            # the HTML part makes it a link: only a web URL may become one (never javascript: or data:)
+            "log_url": next((url for url in (payload.log_url, metadata.get("log_url")) if is_web_url(url)), None),
             "accent": ACCENTS.get(str(metadata.get("kind")), DEFAULT_ACCENT),
             "sent_from": payload.dag_id and f"DAG {payload.dag_id}",
         }

@@ -1,0 +1,80 @@
+"""Trust issue #14, transports (findings 9 to 13): each test reproduces a finding through the public API.
+
+Findings 7 (redirects) and 8 (transport errors) have their own homes: tests/test_redirects.py and
+the fault matrix (tests/test_fault_matrix.py). docs/reliability.md lists every finding with its test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_alerter import AlerterDeliveryError, AlerterMessage
+from airflow_alerter.alerters.discord import DiscordAlerter
+from airflow_alerter.alerters.slack import SlackAlerter
+from airflow_alerter.alerters.smtp_email import SMTPEmailAlerter
+from airflow_alerter.models import AskResult, AskStatus
+from tests.plugins.discord import discord_webhook_config
+from tests.plugins.secrets import assert_no_secrets
+from tests.plugins.slack import CHANNEL, slack_config
+from tests.plugins.smtp import alerter_config
+from tests.servers.discord_api import DiscordAPIServer
+from tests.servers.http import Fault
+from tests.servers.slack_api import WEBHOOK_PATH as SLACK_WEBHOOK_PATH
+from tests.servers.slack_api import SlackAPIServer
+from tests.servers.smtp import LocalSMTPServer
+
+# --- 13. small escapes ---------------------------------------------------------------------------
+
+
+def test_a_slack_webhook_error_does_not_echo_the_secret_url(slack_api: SlackAPIServer) -> None:
+    """A proxy or Slack itself may quote the URL it was asked for; the error must not pass it on."""
+    slack_api.fail_next(SLACK_WEBHOOK_PATH, Fault(status=404, raw=f"no_service for {SLACK_WEBHOOK_PATH}".encode()))
+    alerter = SlackAlerter({"webhook_url": slack_api.webhook_url, "retry_limit": 0})
+
+    with pytest.raises(AlerterDeliveryError, match="404") as caught:
+        alerter.deliver("the nightly load failed")
+
+    assert_no_secrets(str(caught.value), where="the Slack webhook error")
+    assert "no_service" in str(caught.value)
+
+
+def test_slack_conclude_escapes_the_question_once(slack_api: SlackAPIServer) -> None:
+    alerter = SlackAlerter(slack_config(slack_api))
+    handle = alerter.send_question("Is a < b & c > d?")
+
+    alerter.conclude(handle, AskResult(status=AskStatus.APPROVED, responder="UALICE01"))
+
+    [question] = slack_api.questions(CHANNEL)
+    shown = question["blocks"][0]["text"]["text"]
+    assert "a &lt; b &amp; c &gt; d" in shown
+    assert "&amp;lt;" not in shown and "&amp;amp;" not in shown
+
+
+def test_a_discord_webhook_url_with_a_query_keeps_it_and_adds_wait(discord_api: DiscordAPIServer) -> None:
+    alerter = DiscordAlerter(discord_webhook_config(discord_api, webhook_url=f"{discord_api.webhook_url}?thread_id=42"))
+
+    assert alerter.post("the nightly load failed") is True
+
+    [request] = [r for r in discord_api.requests if r.method == "POST"]
+    assert request.query == {"thread_id": "42", "wait": "true"}
+
+
+@pytest.mark.parametrize("log_url", ["javascript:alert(document.cookie)", "data:text/html,<b>x</b>", "ftp://x/y"])
+def test_an_email_log_url_that_is_not_http_is_no_link(smtp_server: LocalSMTPServer, log_url: str) -> None:
+    message = AlerterMessage(title="Task Failure Alert", body="load failed", metadata={"log_url": log_url})
+
+    assert SMTPEmailAlerter(alerter_config(smtp_server)).post(message) is True
+
+    [email] = smtp_server.received
+    html = email.part("html") or ""
+    assert log_url.split(":")[0] + ":" not in html
+    assert "View task log" not in html
+
+
+def test_an_email_log_url_that_is_http_stays_a_link(smtp_server: LocalSMTPServer) -> None:
+    message = AlerterMessage(title="Task Failure Alert", body="load failed",
+                             metadata={"log_url": "https://airflow.example.com/log?x=1"})
+
+    assert SMTPEmailAlerter(alerter_config(smtp_server)).post(message) is True
+
+    assert 'href="https://airflow.example.com/log?x=1"' in (smtp_server.received[0].part("html") or "")
