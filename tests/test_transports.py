@@ -6,9 +6,14 @@ the fault matrix (tests/test_fault_matrix.py). docs/reliability.md lists every f
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from airflow_alerter import AlerterDeliveryError, AlerterMessage
+from airflow_alerter.alerters.base import AlerterConfigError
 from airflow_alerter.alerters.discord import DiscordAlerter
 from airflow_alerter.alerters.slack import SlackAlerter
 from airflow_alerter.alerters.smtp_email import SMTPEmailAlerter
@@ -78,3 +83,39 @@ def test_an_email_log_url_that_is_http_stays_a_link(smtp_server: LocalSMTPServer
     assert SMTPEmailAlerter(alerter_config(smtp_server)).post(message) is True
 
     assert 'href="https://airflow.example.com/log?x=1"' in (smtp_server.received[0].part("html") or "")
+
+
+# --- 11. a mistyped extra on an `alerter` connection is refused, for every flavor, by the hook ------------------
+
+
+@pytest.mark.parametrize("flavor, password, extra", [
+    ("smtp_email", "pw-never-shown-1", {"smtp_server": "127.0.0.1", "sender_email": "a@example.com",
+                                        "recipent_email": "oncall@example.com"}),
+    ("slack", "xoxb-never-shown-1", {"channel": "C1", "chanel": "C2"}),
+    ("discord", "discord-never-shown-1", {"channel_id": "1", "channelid": "2"}),
+    ("webhook", "https://chat.example/hook/never-shown-1", {"preset": "msteams", "header": {"X": "1"}}),
+])
+def test_an_unknown_extra_on_an_alerter_connection_is_refused_naming_the_key(
+    airflow_conn: Callable[..., str], flavor: str, password: str, extra: dict[str, Any]
+) -> None:
+    from airflow_alerter.hooks.alerter import AlerterHook
+
+    airflow_conn("typo", "alerter", password=password, extra=json.dumps({"flavor": flavor, **extra}))
+    typo = next(key for key in extra if key in {"recipent_email", "chanel", "channelid", "header"})
+
+    with pytest.raises(AlerterConfigError, match=f"unknown key\\(s\\) '{typo}'") as caught:
+        AlerterHook("typo").get_alerter()
+
+    assert "'typo'" in str(caught.value) and password not in str(caught.value)
+
+
+def test_the_extras_an_smtp_connection_carries_from_the_smtp_provider_are_known(
+    airflow_conn: Callable[..., str], smtp_server: LocalSMTPServer
+) -> None:
+    from airflow_alerter.hooks.alerter import AlerterHook
+
+    airflow_conn("mail", "alerter", host=smtp_server.host, port=smtp_server.port, extra=json.dumps({
+        "flavor": "smtp_email", "from_email": "airflow@example.com", "to": "oncall@example.com",
+        "disable_ssl": True, "disable_tls": True}))
+
+    assert AlerterHook("mail").get_alerter().post("the nightly load failed") is True

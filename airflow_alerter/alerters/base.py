@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
 
@@ -79,22 +79,6 @@ class ConnectionFields:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-def reject_unknown_extras(conn: ConnectionFields, known: Iterable[str]) -> None:
-    """On our own ``alerter`` connections an extra that no field reads is a typo: name it.
-
-    Connections of other types (``slack``, ``discord``…) may carry their provider's own extras,
-    which are left alone so existing connections keep working.
-    """
-    if conn.conn_type != "alerter":
-        return
-    names = set(known)
-    unknown = sorted(set(conn.extra) - names - {"flavor"})
-    if unknown:
-        raise AlerterConfigError(
-            f"extra: unknown key(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(names))}"
-        )
-
-
 def _web_url(value: SecretStr) -> SecretStr:
     """A webhook URL that is not http(s) would only fail at send time, far from the connection that holds it."""
     if not value.get_secret_value().startswith(("https://", "http://")):
@@ -137,6 +121,9 @@ class BaseAlerter:
     Settings: ClassVar[type[BaseModel]] = NoSettings
     Parameters: ClassVar[type[BaseAlerterParameters]] = BaseAlerterParameters
     DEFAULT_POLL_INTERVAL: ClassVar[float] = 30.0
+    #: extra keys :meth:`config_from_connection` reads besides the ``Config`` fields (a provider's own
+    #: names, such as Discord's ``webhook_endpoint``); on an ``alerter`` connection any other key is a typo
+    CONNECTION_EXTRAS: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

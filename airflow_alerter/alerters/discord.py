@@ -50,7 +50,6 @@ from airflow_alerter.alerters.base import (
     BaseAlerter,
     ConnectionFields,
     SecretWebUrl,
-    reject_unknown_extras,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient, with_query
 from airflow_alerter.alerters.retry import RetryPolicy
@@ -258,6 +257,7 @@ class DiscordAlerter(BaseAlerter):
     Settings = DiscordAlerterSettings
     Parameters = DiscordAlerterParameters
     DEFAULT_POLL_INTERVAL: ClassVar[float] = 15.0
+    CONNECTION_EXTRAS: ClassVar[frozenset[str]] = frozenset({"webhook_endpoint"})
 
     config: DiscordAlerterConfig
     settings: DiscordAlerterSettings
@@ -271,7 +271,6 @@ class DiscordAlerter(BaseAlerter):
         - ``password``: a bot token, or a whole webhook URL (``https://…``); both are masked by Airflow;
         - other extras: the config fields (``channel_id``, ``api_base_url``, ``timeout``, …).
         """
-        reject_unknown_extras(conn, [*cls.Config.model_fields, "webhook_endpoint"])
         data = {key: value for key, value in conn.extra.items() if key in cls.Config.model_fields}
         password = (conn.password or "").strip()
         if password.startswith(("https://", "http://")):

@@ -27,7 +27,6 @@ from airflow_alerter.alerters.base import (
     AlerterDeliveryError,
     BaseAlerter,
     ConnectionFields,
-    reject_unknown_extras,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
 from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES, RetryPolicy
@@ -234,7 +233,6 @@ class SlackAlerter(BaseAlerter):
     @classmethod
     def config_from_connection(cls, conn: ConnectionFields) -> dict[str, Any]:
         """``slack``: password is the bot token. ``slackwebhook``: password is the webhook URL (or its path)."""
-        reject_unknown_extras(conn, cls.Config.model_fields)
         extra = {key: value for key, value in conn.extra.items() if key in cls.Config.model_fields}
         if conn.conn_type == "slackwebhook":
             secret = conn.password or ""

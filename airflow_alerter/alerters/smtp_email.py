@@ -213,6 +213,8 @@ class SMTPEmailAlerter(BaseAlerter):
     Config = SMTPEmailAlerterConfig
     Settings = SMTPEmailAlerterSettings
     Parameters = SMTPEmailAlerterParameters
+    #: the Airflow smtp provider's extras, read with its meaning
+    CONNECTION_EXTRAS: ClassVar[frozenset[str]] = frozenset({"from_email", "to", "disable_ssl", "disable_tls"})
 
     config: SMTPEmailAlerterConfig
     settings: SMTPEmailAlerterSettings

@@ -38,7 +38,6 @@ from airflow_alerter.alerters.base import (
     BaseAlerter,
     ConnectionFields,
     SecretWebUrl,
-    reject_unknown_extras,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
 from airflow_alerter.alerters.retry import RetryPolicy
@@ -278,7 +277,6 @@ class WebhookAlerter(BaseAlerter):
         A URL in ``host`` is refused with a pointer to the password field rather than used: the host
         is shown in the connection list and in logs, and a webhook URL is as good as a password.
         """
-        reject_unknown_extras(conn, cls.Config.model_fields)
         data = {key: value for key, value in conn.extra.items() if key in cls.Config.model_fields}
         if conn.password:
             data.setdefault("webhook_url", conn.password.strip())
