@@ -34,7 +34,8 @@ from tests.servers.slack_api import SlackAPIServer
 from tests.servers.smtp import free_port
 from tests.servers.webhook import WEBHOOK_PATH, WebhookServer
 
-RETRIES = 3  # attempts in all for discord and webhook (retry_limit); Slack: 1 + retry_limit
+RETRY_LIMIT = 2  # retries after the first try, in every flavor
+ATTEMPTS = RETRY_LIMIT + 1
 TIMEOUT = 1.0
 SLOW = 1.6  # seconds a slow server takes: past TIMEOUT
 
@@ -55,26 +56,26 @@ class Flavor:
 
 def _slack(server: LocalHTTPServer, base: str | None) -> BaseAlerter:
     assert isinstance(server, SlackAPIServer)
-    # slack_sdk's retry handlers: retry_limit retries after the first attempt
-    return SlackAlerter(slack_config(server, base_url=base or server.base_url, timeout=int(TIMEOUT), retry_limit=2))
+    return SlackAlerter(slack_config(server, base_url=base or server.base_url, timeout=int(TIMEOUT),
+                                     retry_limit=RETRY_LIMIT))
 
 
 def _discord(server: LocalHTTPServer, base: str | None) -> BaseAlerter:
     assert isinstance(server, DiscordAPIServer)
     return DiscordAlerter(discord_config(server, api_base_url=base or server.api_base_url, timeout=TIMEOUT,
-                                         retry_limit=RETRIES))
+                                         retry_limit=RETRY_LIMIT))
 
 
 def _webhook(server: LocalHTTPServer, base: str | None) -> BaseAlerter:
     assert isinstance(server, WebhookServer)
     url = f"{base}{WEBHOOK_PATH}" if base else server.webhook_url
-    return WebhookAlerter(webhook_config(server, webhook_url=url, timeout=TIMEOUT, retry_limit=RETRIES))
+    return WebhookAlerter(webhook_config(server, webhook_url=url, timeout=TIMEOUT, retry_limit=RETRY_LIMIT))
 
 
 FLAVORS = [
-    Flavor("slack", SlackAPIServer, _slack, "chat.postMessage", 3),
-    Flavor("discord", DiscordAPIServer, _discord, "/messages", RETRIES),
-    Flavor("webhook", WebhookServer, _webhook, WEBHOOK_PATH, RETRIES),
+    Flavor("slack", SlackAPIServer, _slack, "chat.postMessage", ATTEMPTS),
+    Flavor("discord", DiscordAPIServer, _discord, "/messages", ATTEMPTS),
+    Flavor("webhook", WebhookServer, _webhook, WEBHOOK_PATH, ATTEMPTS),
 ]
 
 

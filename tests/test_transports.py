@@ -7,26 +7,30 @@ the fault matrix (tests/test_fault_matrix.py). docs/reliability.md lists every f
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from airflow_alerter import AlerterDeliveryError, AlerterMessage
-from airflow_alerter.alerters.base import AlerterConfigError
+from airflow_alerter.alerters.base import AlerterConfigError, BaseAlerter
 from airflow_alerter.alerters.discord import DiscordAlerter
 from airflow_alerter.alerters.slack import SlackAlerter
 from airflow_alerter.alerters.smtp_email import SMTPEmailAlerter
+from airflow_alerter.alerters.webhook import WebhookAlerter
 from airflow_alerter.models import AskResult, AskStatus
-from tests.plugins.discord import discord_webhook_config
+from tests.plugins.discord import discord_config, discord_webhook_config
 from tests.plugins.secrets import assert_no_secrets
 from tests.plugins.slack import CHANNEL, slack_config
 from tests.plugins.smtp import alerter_config
+from tests.plugins.webhook import webhook_config
 from tests.servers.discord_api import DiscordAPIServer
 from tests.servers.http import Fault
 from tests.servers.slack_api import WEBHOOK_PATH as SLACK_WEBHOOK_PATH
 from tests.servers.slack_api import SlackAPIServer
 from tests.servers.smtp import LocalSMTPServer
+from tests.servers.webhook import WEBHOOK_PATH, WebhookServer
 
 # --- 13. small escapes ---------------------------------------------------------------------------
 
@@ -119,3 +123,55 @@ def test_the_extras_an_smtp_connection_carries_from_the_smtp_provider_are_known(
         "disable_ssl": True, "disable_tls": True}))
 
     assert AlerterHook("mail").get_alerter().post("the nightly load failed") is True
+
+
+# --- 10. retry_limit: the number of retries after the first try, in every flavor ----------------------------
+
+
+def _retrying_alerter(flavor: str, retry_limit: int, servers: dict[str, Any]) -> tuple[BaseAlerter, Callable[[], int]]:
+    """An alerter of ``flavor`` whose every send fails transiently, and a count of the attempts its server saw."""
+    slack, discord, webhook, smtp = servers["slack"], servers["discord"], servers["webhook"], servers["smtp"]
+    quick = {"retry_limit": retry_limit}
+    if flavor == "smtp_email":
+        smtp.reply_next(*["451 4.3.0 try again later"] * 10)
+        return SMTPEmailAlerter(alerter_config(smtp, **quick)), lambda: int(smtp.data_attempts)
+    http_flavors: dict[str, tuple[Any, str, Callable[[], BaseAlerter]]] = {
+        "slack bot": (slack, "chat.postMessage", lambda: SlackAlerter(slack_config(slack, **quick))),
+        "slack webhook": (slack, SLACK_WEBHOOK_PATH, lambda: SlackAlerter({"webhook_url": slack.webhook_url, **quick})),
+        "discord bot": (discord, "/messages", lambda: DiscordAlerter(discord_config(discord, **quick))),
+        "discord webhook": (discord, "/webhooks/", lambda: DiscordAlerter(discord_webhook_config(discord, **quick))),
+        "webhook": (webhook, WEBHOOK_PATH, lambda: WebhookAlerter(webhook_config(webhook, **quick))),
+    }
+    server, path, build = http_flavors[flavor]
+    server.fail_next(path, Fault(status=503), times=10)
+    return build(), lambda: sum(1 for request in server.requests if path in request.path)
+
+
+@pytest.mark.parametrize("retry_limit, attempts", [(0, 1), (2, 3)])
+@pytest.mark.parametrize("flavor", ["slack bot", "slack webhook", "discord bot", "discord webhook", "webhook",
+                                    "smtp_email"])
+def test_retry_limit_counts_the_retries_after_the_first_try_in_every_flavor(
+    flavor: str, retry_limit: int, attempts: int, slack_api: SlackAPIServer, discord_api: DiscordAPIServer,
+    webhook_server: WebhookServer, smtp_server: LocalSMTPServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # the backoff between attempts, not under test here
+    servers = {"slack": slack_api, "discord": discord_api, "webhook": webhook_server, "smtp": smtp_server}
+    alerter, attempts_seen = _retrying_alerter(flavor, retry_limit, servers)
+
+    assert alerter.post("the nightly load failed") is False
+
+    assert attempts_seen() == attempts
+
+
+def test_an_airflow_smtp_connection_with_retry_limit_0_works(
+    airflow_conn: Callable[..., str], smtp_server: LocalSMTPServer
+) -> None:
+    """Airflow's smtp provider calls it "Number of Retries" and allows 0."""
+    from airflow_alerter.hooks.alerter import AlerterHook
+
+    airflow_conn("ops_email", "smtp", host=smtp_server.host, port=smtp_server.port, extra=json.dumps({
+        **smtp_server.connection_extra(), "from_email": "airflow@example.com", "to": "oncall@example.com",
+        "retry_limit": 0}))
+
+    assert AlerterHook("ops_email").get_alerter().post("the nightly load failed") is True
+    assert len(smtp_server.received) == 1

@@ -52,7 +52,7 @@ from airflow_alerter.alerters.base import (
     SecretWebUrl,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient, with_query
-from airflow_alerter.alerters.retry import RetryPolicy
+from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
 from airflow_alerter.alerters.text import cut, is_web_url
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
@@ -107,7 +107,7 @@ class DiscordAlerterConfig(BaseModel):
     webhook_url: SecretWebUrl | None = Field(default=None, description="webhook URL: post only")
     api_base_url: str = Field(default=DISCORD_API, description="Discord REST API base URL (for proxies and tests)")
     timeout: float = Field(default=30.0, gt=0)
-    retry_limit: int = Field(default=3, ge=1, description="attempts for 429, 5xx and connection errors")
+    retry_limit: int = retry_limit_field()
     retry_backoff: float = Field(default=1.0, ge=0)
 
     @model_validator(mode="after")
@@ -290,7 +290,7 @@ class DiscordAlerter(BaseAlerter):
         return JsonClient(
             "Discord",
             self.config.timeout,
-            RetryPolicy(self.config.retry_limit, self.config.retry_backoff),
+            RetryPolicy.retrying(self.config.retry_limit, self.config.retry_backoff),
             {"Authorization": f"Bot {token.get_secret_value()}"} if token else {},
             secret_url=webhook.get_secret_value() if webhook else None,
         )

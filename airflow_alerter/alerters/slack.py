@@ -29,7 +29,7 @@ from airflow_alerter.alerters.base import (
     ConnectionFields,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
-from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES, RetryPolicy
+from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES, RetryPolicy, retry_limit_field
 from airflow_alerter.alerters.text import cut
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
@@ -101,7 +101,7 @@ class SlackAlerterConfig(BaseModel):
     base_url: str | None = Field(default=None, description="Slack Web API base URL (for proxies and tests)")
     timeout: int = Field(default=30, gt=0)
     proxy: str | None = None
-    retry_limit: int = Field(default=3, ge=0, description="retries for 429, 5xx and connection errors")
+    retry_limit: int = retry_limit_field()
 
     @model_validator(mode="after")
     def _needs_a_credential(self) -> SlackAlerterConfig:
@@ -319,8 +319,8 @@ class SlackAlerter(BaseAlerter):
         """
         assert self.config.webhook_url is not None
         url = self.config.webhook_url.get_secret_value()
-        client = JsonClient("Slack webhook", float(self.config.timeout), RetryPolicy(self.config.retry_limit + 1), {},
-                            secret_url=url, expect_json=False)
+        policy = RetryPolicy.retrying(self.config.retry_limit)
+        client = JsonClient("Slack webhook", float(self.config.timeout), policy, {}, secret_url=url, expect_json=False)
         try:
             client.call("POST", url, payload)
         except HttpError as err:

@@ -21,7 +21,7 @@ from airflow_alerter.alerters.base import (
     BaseAlerter,
     ConnectionFields,
 )
-from airflow_alerter.alerters.retry import RetryPolicy
+from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
 from airflow_alerter.alerters.text import is_web_url
 from airflow_alerter.models import EMPTY_MESSAGE_TITLE, AlerterMessage, BaseAlerterParameters
 from airflow_alerter.validation import email_address, email_address_list, reject_control_chars
@@ -100,7 +100,7 @@ class SMTPEmailAlerterConfig(BaseModel):
     recipient_email: list[str] = Field(default_factory=list)
     security: Security = "starttls"
     timeout: float = Field(default=30.0, gt=0)
-    retry_limit: int = Field(default=3, ge=1, description="attempts for transient failures")
+    retry_limit: int = retry_limit_field()
     retry_backoff: float = Field(default=1.0, ge=0)
     subject_prefix: str = "[Airflow]"
     include_html: bool = True
@@ -324,7 +324,7 @@ class SMTPEmailAlerter(BaseAlerter):
 
         to = list(dict.fromkeys(envelope_recipients))
         where = self._where()
-        policy = RetryPolicy(attempts=self.config.retry_limit, backoff=self.config.retry_backoff)
+        policy = RetryPolicy.retrying(self.config.retry_limit, self.config.retry_backoff)
         try:
             refused = policy.call(lambda: self._send_once(email, to), _classify_smtp_error, f"SMTP send via {where}")
         except (smtplib.SMTPException, OSError) as err:

@@ -40,7 +40,7 @@ from airflow_alerter.alerters.base import (
     SecretWebUrl,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
-from airflow_alerter.alerters.retry import RetryPolicy
+from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
 from airflow_alerter.alerters.text import cut, is_web_url
 from airflow_alerter.models import EMPTY_MESSAGE_TITLE, AlerterMessage, BaseAlerterParameters
 
@@ -72,7 +72,7 @@ class WebhookAlerterConfig(BaseModel):
     )
     headers: dict[str, SecretStr] = Field(default_factory=dict, description="extra HTTP headers (e.g. auth)")
     timeout: float = Field(default=30.0, gt=0)
-    retry_limit: int = Field(default=3, ge=1, description="attempts for 429, 5xx and connection errors")
+    retry_limit: int = retry_limit_field()
     retry_backoff: float = Field(default=1.0, ge=0)
 
     @model_validator(mode="after")
@@ -301,7 +301,7 @@ class WebhookAlerter(BaseAlerter):
         client = JsonClient(
             "the webhook",
             self.config.timeout,
-            RetryPolicy(self.config.retry_limit, self.config.retry_backoff),
+            RetryPolicy.retrying(self.config.retry_limit, self.config.retry_backoff),
             headers,
             secret_url=url,
             expect_json=False,
