@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +22,9 @@ from airflow_alerter.alerters.smtp_email import SMTPEmailAlerter
 from airflow_alerter.alerters.webhook import WebhookAlerter
 from airflow_alerter.models import AskResult, AskStatus
 from tests.plugins.discord import discord_config, discord_webhook_config
-from tests.plugins.secrets import assert_no_secrets
+from tests.plugins.secrets import assert_no_secrets, register_secret
 from tests.plugins.slack import CHANNEL, slack_config
-from tests.plugins.smtp import alerter_config
+from tests.plugins.smtp import SMTP_USER, alerter_config
 from tests.plugins.webhook import webhook_config
 from tests.servers.discord_api import DiscordAPIServer
 from tests.servers.http import Fault
@@ -175,3 +176,38 @@ def test_an_airflow_smtp_connection_with_retry_limit_0_works(
 
     assert AlerterHook("ops_email").get_alerter().post("the nightly load failed") is True
     assert len(smtp_server.received) == 1
+
+
+# --- 9. a non-ASCII SMTP password -------------------------------------------------------------------------------
+
+UTF8_PASSWORD = "pässwörd-Ünïcødé-€-密码"
+register_secret(UTF8_PASSWORD)
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_a_utf8_smtp_password_logs_in_to_post_and_to_test_the_connection(
+    smtp_cert: tuple[Path, Path], mechanism: str
+) -> None:
+    users = {SMTP_USER: UTF8_PASSWORD}
+    with LocalSMTPServer(security="starttls", cert=smtp_cert, users=users, auth_mechanisms=(mechanism,)) as server:
+        alerter = SMTPEmailAlerter(alerter_config(server, password=UTF8_PASSWORD))
+
+        assert alerter.post("the nightly load failed") is True
+        ok, reason = alerter.test_connection()
+
+        assert ok, reason
+        assert [item.login for item in server.received] == [SMTP_USER]
+        assert server.mechanisms_used == [mechanism, mechanism]
+
+
+def test_a_wrong_utf8_password_is_refused_without_showing_any_of_it(smtp_starttls: LocalSMTPServer) -> None:
+    alerter = SMTPEmailAlerter(alerter_config(smtp_starttls, password=UTF8_PASSWORD))
+
+    with pytest.raises(AlerterDeliveryError, match="refused the login") as caught:
+        alerter.deliver("the nightly load failed")
+    ok, reason = alerter.test_connection()
+
+    assert not ok and "refused the login" in reason
+    for char in set(UTF8_PASSWORD) - set("-"):
+        if not char.isascii():
+            assert char not in str(caught.value) + reason

@@ -338,8 +338,7 @@ class SMTPEmailAlerter(BaseAlerter):
 
         try:
             with self._open() as client:
-                if self.config.password is not None:
-                    client.login(self._login(), self.config.password.get_secret_value())
+                self._authenticate(client)
                 code, _ = client.noop()
         except (smtplib.SMTPException, OSError) as err:
             return False, self._failure_reason(err, "could not connect to")
@@ -384,9 +383,50 @@ class SMTPEmailAlerter(BaseAlerter):
 
     def _send_once(self, email: EmailMessage, to: list[str]) -> dict[str, Any]:
         with self._open() as client:
-            if self.config.password is not None:
-                client.login(self._login(), self.config.password.get_secret_value())
+            self._authenticate(client)
             return client.send_message(email, from_addr=self.config.sender_email, to_addrs=to)
+
+    def _authenticate(self, client: smtplib.SMTP) -> None:
+        """Log in when a password is configured; a non-ASCII login or password is sent as UTF-8.
+
+        smtplib's ``login`` encodes credentials as ASCII (``UnicodeEncodeError`` naming a password
+        character). AUTH PLAIN carries UTF-8 by definition (RFC 4616) and AUTH LOGIN is read as UTF-8
+        by the servers that take non-ASCII at all, so those two are sent as UTF-8 through ``docmd``;
+        a server offering neither gets a clear error naming its mechanisms, never the password.
+        """
+        if self.config.password is None:
+            return
+        user, password = self._login(), self.config.password.get_secret_value()
+        if user.isascii() and password.isascii():
+            client.login(user, password)
+            return
+        _login_utf8(client, user, password, self._where())
+
+
+def _login_utf8(client: smtplib.SMTP, user: str, password: str, where: str) -> None:
+    """AUTH PLAIN (else LOGIN) with UTF-8 credentials: the one way smtplib leaves open (``docmd``) to send them."""
+    import base64
+    import smtplib
+
+    def b64(*parts: str) -> str:
+        return base64.b64encode(b"\0".join(part.encode("utf-8") for part in parts)).decode("ascii")
+
+    client.ehlo_or_helo_if_needed()
+    if not client.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+    offered = client.esmtp_features["auth"].upper().split()
+    if "PLAIN" in offered:
+        code, reply = client.docmd("AUTH", "PLAIN " + b64("", user, password))
+    elif "LOGIN" in offered:
+        code, reply = client.docmd("AUTH", "LOGIN " + b64(user))
+        if code == 334:
+            code, reply = client.docmd(b64(password))
+    else:
+        raise smtplib.SMTPException(
+            f"SMTP server {where} offers only {', '.join(offered) or 'no'} AUTH mechanism(s), which cannot carry a "
+            f"non-ASCII login or password; AUTH PLAIN or LOGIN can")
+    if code not in (235, 503):
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 def _describe(err: BaseException) -> str:
