@@ -175,6 +175,8 @@ def _retry_handlers(count: int) -> list[Any]:
     from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
     from slack_sdk.http_retry.handler import RetryHandler
 
+    from airflow_alerter.alerters.slack_transport import RETRIED_CONNECTION_ERRORS
+
     class TransientServerErrorRetryHandler(RetryHandler):
         def _can_retry(self, *, response: Any = None, **_: Any) -> bool:
             return response is not None and response.status_code in TRANSIENT_STATUSES
@@ -187,7 +189,8 @@ def _retry_handlers(count: int) -> list[Any]:
 
     handlers: list[RetryHandler] = [BoundedRateLimitRetryHandler(max_retry_count=count),
                                     TransientServerErrorRetryHandler(max_retry_count=count),
-                                    ConnectionErrorRetryHandler(max_retry_count=count)]
+                                    ConnectionErrorRetryHandler(max_retry_count=count,
+                                                                error_types=RETRIED_CONNECTION_ERRORS)]
     return handlers
 
 
@@ -204,6 +207,10 @@ def _asked_wait(response: Any, default: float = 0.0) -> float:
 
 def _slack_error(err: Exception) -> str:
     """The Slack error code (``channel_not_found``, ``ratelimited``…) or the transport error; never the token."""
+    from airflow_alerter.alerters.slack_transport import SlackTransportError
+
+    if isinstance(err, SlackTransportError):  # says what broke (a refused redirect names its host)
+        return str(err)
     response = getattr(err, "response", None)
     if response is not None:
         code = response.get("error") if hasattr(response, "get") else None
@@ -262,14 +269,16 @@ class SlackAlerter(BaseAlerter):
         return self._web_client(_retry_handlers(self.config.retry_limit)[1:])
 
     def _web_client(self, handlers: list[Any]) -> WebClient:
-        from slack_sdk import WebClient
+        """slack_sdk's WebClient that follows no redirect (see alerters/slack_transport.py)."""
+        from airflow_alerter.alerters.slack_transport import AlerterWebClient
 
-        return WebClient(token=self._require_token(), retry_handlers=handlers, **self._client_options())
+        return AlerterWebClient(token=self._require_token(), retry_handlers=handlers, **self._client_options())
 
     def _async_client(self) -> AsyncWebClient:
-        from slack_sdk.web.async_client import AsyncWebClient
+        """slack_sdk's AsyncWebClient on an aiohttp session that follows no redirect (alerters/slack_transport.py)."""
+        from airflow_alerter.alerters.slack_transport import AlerterAsyncWebClient
 
-        return AsyncWebClient(token=self._require_token(), **self._client_options())
+        return AlerterAsyncWebClient(token=self._require_token(), **self._client_options())
 
     def _require_token(self) -> str:
         if self.config.token is None:
@@ -320,7 +329,8 @@ class SlackAlerter(BaseAlerter):
         assert self.config.webhook_url is not None
         url = self.config.webhook_url.get_secret_value()
         policy = RetryPolicy.retrying(self.config.retry_limit)
-        client = JsonClient("Slack webhook", float(self.config.timeout), policy, {}, secret_url=url, expect_json=False)
+        client = JsonClient("Slack webhook", float(self.config.timeout), policy, {}, secret_url=url, expect_json=False,
+                            proxy=self.config.proxy)
         try:
             client.call("POST", url, payload)
         except HttpError as err:
