@@ -20,6 +20,7 @@ from airflow_alerter.alerters.discord import DiscordAlerter
 from airflow_alerter.alerters.slack import SlackAlerter
 from airflow_alerter.alerters.smtp_email import SMTPEmailAlerter
 from airflow_alerter.alerters.webhook import WebhookAlerter
+from airflow_alerter.hooks.alerter import AlerterHook  # imports Airflow, which sets up logging, before any test
 from airflow_alerter.models import AskResult, AskStatus
 from tests.plugins.discord import discord_config, discord_webhook_config
 from tests.plugins.secrets import assert_no_secrets, register_secret
@@ -103,8 +104,6 @@ def test_an_email_log_url_that_is_http_stays_a_link(smtp_server: LocalSMTPServer
 def test_an_unknown_extra_on_an_alerter_connection_is_refused_naming_the_key(
     airflow_conn: Callable[..., str], flavor: str, password: str, extra: dict[str, Any]
 ) -> None:
-    from airflow_alerter.hooks.alerter import AlerterHook
-
     airflow_conn("typo", "alerter", password=password, extra=json.dumps({"flavor": flavor, **extra}))
     typo = next(key for key in extra if key in {"recipent_email", "chanel", "channelid", "header"})
 
@@ -117,8 +116,6 @@ def test_an_unknown_extra_on_an_alerter_connection_is_refused_naming_the_key(
 def test_the_extras_an_smtp_connection_carries_from_the_smtp_provider_are_known(
     airflow_conn: Callable[..., str], smtp_server: LocalSMTPServer
 ) -> None:
-    from airflow_alerter.hooks.alerter import AlerterHook
-
     airflow_conn("mail", "alerter", host=smtp_server.host, port=smtp_server.port, extra=json.dumps({
         "flavor": "smtp_email", "from_email": "airflow@example.com", "to": "oncall@example.com",
         "disable_ssl": True, "disable_tls": True}))
@@ -168,8 +165,6 @@ def test_an_airflow_smtp_connection_with_retry_limit_0_works(
     airflow_conn: Callable[..., str], smtp_server: LocalSMTPServer
 ) -> None:
     """Airflow's smtp provider calls it "Number of Retries" and allows 0."""
-    from airflow_alerter.hooks.alerter import AlerterHook
-
     airflow_conn("ops_email", "smtp", host=smtp_server.host, port=smtp_server.port, extra=json.dumps({
         **smtp_server.connection_extra(), "from_email": "airflow@example.com", "to": "oncall@example.com",
         "retry_limit": 0}))
@@ -211,3 +206,76 @@ def test_a_wrong_utf8_password_is_refused_without_showing_any_of_it(smtp_starttl
     for char in set(UTF8_PASSWORD) - set("-"):
         if not char.isascii():
             assert char not in str(caught.value) + reason
+
+
+# --- 12. one warning per connection and process for cleartext ------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if no alerter had warned yet in this process (the warning is once per connection and process)."""
+    import airflow_alerter.alerters.base
+
+    monkeypatch.setattr(airflow_alerter.alerters.base, "_WARNED_CLEARTEXT", set())
+
+
+def _cleartext_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "unencrypted" in r.getMessage()]
+
+
+@pytest.mark.parametrize("kind", ["webhook", "discord webhook", "slack webhook", "slack bot", "smtp login"])
+def test_cleartext_is_used_with_one_warning_naming_the_connection_never_the_secret(
+    kind: str, airflow_conn: Callable[..., str], webhook_server: WebhookServer, discord_api: DiscordAPIServer,
+    slack_api: SlackAPIServer, caplog: pytest.LogCaptureFixture, fresh_process: None,
+) -> None:
+    from tests.plugins.smtp import SMTP_PASSWORD
+    from tests.servers.slack_api import BOT_TOKEN
+
+    caplog.set_level("WARNING")
+    conn_id = f"plain_{kind.replace(' ', '_')}"
+    smtp = LocalSMTPServer(security="none", users={SMTP_USER: SMTP_PASSWORD})
+    connections: dict[str, Callable[[], str]] = {
+        "webhook": lambda: airflow_conn(conn_id, "alerter", password=webhook_server.webhook_url,
+                                        extra=json.dumps({"flavor": "webhook"})),
+        "discord webhook": lambda: airflow_conn(conn_id, "alerter", password=discord_api.webhook_url,
+                                                extra=json.dumps({"flavor": "discord"})),
+        "slack webhook": lambda: airflow_conn(conn_id, "slackwebhook", password=slack_api.webhook_url),
+        "slack bot": lambda: airflow_conn(conn_id, "slack", password=BOT_TOKEN,
+                                          extra=json.dumps({"base_url": slack_api.base_url, "channel": CHANNEL})),
+        "smtp login": lambda: airflow_conn(conn_id, "smtp", host=smtp.host, port=smtp.port, login=SMTP_USER,
+                                           password=SMTP_PASSWORD, extra=json.dumps({
+                                               **smtp.connection_extra(), "to": "oncall@example.com"})),
+    }
+    connections[kind]()
+    with smtp:
+        for _ in range(3):
+            assert AlerterHook(conn_id).get_alerter().post("the nightly load failed") is True
+
+    [warning] = _cleartext_warnings(caplog)
+    assert f"'{conn_id}'" in warning
+    assert_no_secrets(caplog.text, where="the cleartext warning")
+    assert "/hooks/" not in warning and "/services/" not in warning and "/webhooks/" not in warning
+
+
+def test_an_encrypted_connection_gets_no_cleartext_warning(
+    smtp_starttls: LocalSMTPServer, caplog: pytest.LogCaptureFixture, fresh_process: None
+) -> None:
+    caplog.set_level("WARNING")
+
+    assert SMTPEmailAlerter(alerter_config(smtp_starttls)).post("the nightly load failed") is True
+
+    assert _cleartext_warnings(caplog) == []
+
+
+def test_without_a_connection_the_warning_names_the_flavor(
+    webhook_server: WebhookServer, caplog: pytest.LogCaptureFixture, fresh_process: None
+) -> None:
+    caplog.set_level("WARNING")
+    alerter = WebhookAlerter(webhook_config(webhook_server, headers={"X-Api-Key": "cleartext-Key-Secret-1"}))
+    register_secret("cleartext-Key-Secret-1")
+
+    assert alerter.post("the nightly load failed") is True
+
+    [warning] = _cleartext_warnings(caplog)
+    assert "webhook" in warning
+    assert_no_secrets(caplog.text, where="the cleartext warning")

@@ -287,6 +287,9 @@ class DiscordAlerter(BaseAlerter):
     def _client(self) -> JsonClient:
         token = self.config.token
         webhook = self.config.webhook_url
+        if token is not None:
+            self.warn_if_http(self.config.api_base_url, "the bot token")
+        self.warn_if_http(webhook.get_secret_value() if webhook else None, "the webhook URL")
         return JsonClient(
             "Discord",
             self.config.timeout,

@@ -254,6 +254,7 @@ class SlackAlerter(BaseAlerter):
 
     def _client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"timeout": self.config.timeout, "proxy": self.config.proxy}
+        self.warn_if_http(self.config.base_url, "the bot token")
         if self.config.base_url:
             options["base_url"] = self.config.base_url.rstrip("/") + "/"
         return options
@@ -328,6 +329,7 @@ class SlackAlerter(BaseAlerter):
         """
         assert self.config.webhook_url is not None
         url = self.config.webhook_url.get_secret_value()
+        self.warn_if_http(url, "the webhook URL")
         policy = RetryPolicy.retrying(self.config.retry_limit)
         client = JsonClient("Slack webhook", float(self.config.timeout), policy, {}, secret_url=url, expect_json=False,
                             proxy=self.config.proxy)

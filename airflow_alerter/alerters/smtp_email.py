@@ -396,6 +396,9 @@ class SMTPEmailAlerter(BaseAlerter):
         """
         if self.config.password is None:
             return
+        if self.config.security == "none":
+            self.warn_cleartext(f"the SMTP password to {self._where()} (security 'none')",
+                                "use security 'starttls' or 'ssl' (the smtp provider's disable_tls / disable_ssl off)")
         user, password = self._login(), self.config.password.get_secret_value()
         if user.isascii() and password.isascii():
             client.login(user, password)

@@ -297,6 +297,7 @@ class WebhookAlerter(BaseAlerter):
 
     def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
         url = self.config.webhook_url.get_secret_value()
+        self.warn_if_http(url, "the webhook URL and its headers")
         headers = {name: value.get_secret_value() for name, value in self.config.headers.items()}
         client = JsonClient(
             "the webhook",

@@ -149,6 +149,7 @@ class AlerterHook(BaseHook):
             alerter = flavor(data, self.settings)
         except AlerterConfigError as err:
             raise AlerterConfigError(f"Connection {self.alerter_conn_id!r}: {err}") from None
+        alerter.connection_id = self.alerter_conn_id
         _mask_secrets(alerter.config)
         return alerter
 
