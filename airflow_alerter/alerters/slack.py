@@ -1,8 +1,9 @@
 """The ``slack`` flavor: Block Kit alerts, and approval questions answered in a thread or by a reaction.
 
-Posting goes through slack_sdk's ``WebClient`` (bot token) or ``WebhookClient`` (incoming webhook,
-post only), with slack_sdk's own retry handlers for 429s, 5xx and dropped connections. All user
-text is escaped for mrkdwn, so an exception message holding ``<!channel>`` pings nobody.
+Posting goes through slack_sdk's ``WebClient`` (bot token), with slack_sdk's own retry handlers for
+429s, 5xx and dropped connections, or the package's JSON client (incoming webhook, post only); neither
+follows a redirect (``alerters/slack_transport.py``, ``alerters/http.py``). All user text is escaped
+for mrkdwn, so an exception message holding ``<!channel>`` pings nobody.
 
 Checking for an answer is one ``conversations.replies`` call: it returns the question (with its
 reactions) and every reply in its thread. Slack limits that method to about one call a minute for
