@@ -421,7 +421,7 @@ class DiscordAlerter(BaseAlerter):
             return _failed_check(err)
 
     async def acheck_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
-        """:meth:`check_answer` on aiohttp for the triggerer: the same steps, only the call differs."""
+        """:meth:`check_answer` on the async HTTP client for the triggerer: the same steps, only the call differs."""
         checking = self._checking(handle, self.ask_options(self.coerce_params(params)))
         client = self._client()
         try:
