@@ -27,10 +27,11 @@ from airflow_alerter.alerters.slack import SlackAlerter
 from airflow_alerter.alerters.webhook import WebhookAlerter
 from airflow_alerter.models import AskStatus, QuestionHandle
 from tests.plugins.airflow import RunDag
-from tests.plugins.discord import discord_config
+from tests.plugins.discord import DISCORD_CHANNEL, discord_config
 from tests.plugins.secrets import assert_no_secrets
 from tests.plugins.slack import CHANNEL, slack_config
 from tests.plugins.webhook import webhook_config
+from tests.servers.discord_api import BOT_TOKEN as DISCORD_TOKEN
 from tests.servers.discord_api import DiscordAPIServer
 from tests.servers.http import Fault, LocalHTTPServer
 from tests.servers.slack_api import BOT_TOKEN as SLACK_TOKEN
@@ -315,3 +316,28 @@ def test_the_trigger_lives_through_broken_answers_and_fires_with_the_answer(
 
     assert event.payload["result"]["status"] == "approved"
     assert len(slack_api.calls("conversations.replies")) == 3
+
+
+@pytest.mark.parametrize("cell", BROKEN, ids=[cell.name for cell in BROKEN])
+def test_the_discord_trigger_lives_through_broken_answers_and_fires_with_the_answer(
+    discord_api: DiscordAPIServer, airflow_conn: Callable[..., str], cell: Cell
+) -> None:
+    from airflow_alerter.triggers.alerter import AlerterAskTrigger
+
+    assert cell.fault is not None
+    airflow_conn("ml_discord", "alerter", password=DISCORD_TOKEN, extra={
+        "flavor": "discord", "channel_id": DISCORD_CHANNEL, "api_base_url": discord_api.api_base_url,
+        "retry_limit": 0, "timeout": 1})
+    _, handle = _discord_question(discord_api)
+    discord_api.add_message(DISCORD_CHANNEL, "700000000000000001", "approve", reply_to=handle.message_id)
+    discord_api.fail_next("/messages", cell.fault, times=2)
+    trigger = AlerterAskTrigger(alerter_conn_id="ml_discord", handle=handle.model_dump(mode="json"),
+                                poll_interval=0.05, timeout_at=time.time() + 30)
+
+    async def first_event() -> Any:
+        return await anext(aiter(trigger.run()))
+
+    event = asyncio.run(first_event())
+
+    assert event.payload["result"]["status"] == "approved"
+    assert sum(1 for r in discord_api.requests if r.method == "GET" and "/messages" in r.path) == 3
