@@ -363,7 +363,7 @@ SECRET = "conn-Pa55word-never-shown"
     ("alerter", {"flavor": "slack", "timeout": "abc"}, "timeout: Input should be a valid integer"),
     ("alerter", {"flavor": "slack", "retry_limit": -1}, "retry_limit: Input should be greater than or equal to 0"),
     ("alerter", {"flavor": "discord", "channel_id": "1", "timeout": "abc"}, "timeout: Input should be a valid number"),
-    ("alerter", {"flavor": "discord", "retry_limit": -1}, "retry_limit: Input should be greater than or equal to 1"),
+    ("alerter", {"flavor": "discord", "retry_limit": -1}, "retry_limit: Input should be greater than or equal to 0"),
     ("alerter", {"flavor": "webhook", "headers": ["X-Token: 1"]}, "headers: Input should be a valid dictionary"),
     ("alerter", {"flavor": "webhook", "preset": "irc"}, "preset: Input should be 'mattermost', 'msteams'"),
     ("alerter", {"flavor": "slack", "chanel": "C1"}, "extra: unknown key(s) 'chanel'; known: "),

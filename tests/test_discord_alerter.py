@@ -424,6 +424,6 @@ def test_the_bot_token_never_reaches_the_logs(discord_api: DiscordAPIServer, cap
     caplog.set_level("DEBUG")
     discord_api.fail_next("/messages", Fault(500), times=3)
 
-    _alerter(discord_api, retry_limit=3).post("x")
+    _alerter(discord_api, retry_limit=2).post("x")
 
     assert "HTTP 500" in caplog.text and BOT_TOKEN not in caplog.text

@@ -12,9 +12,11 @@ The SMTP matrix is tests/test_smtp_faults.py; both are summarised in docs/reliab
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -23,18 +25,22 @@ from airflow_alerter.alerters.base import BaseAlerter
 from airflow_alerter.alerters.discord import DiscordAlerter
 from airflow_alerter.alerters.slack import SlackAlerter
 from airflow_alerter.alerters.webhook import WebhookAlerter
+from airflow_alerter.models import AskStatus, QuestionHandle
 from tests.plugins.airflow import RunDag
-from tests.plugins.discord import discord_config
+from tests.plugins.discord import DISCORD_CHANNEL, discord_config
 from tests.plugins.secrets import assert_no_secrets
-from tests.plugins.slack import slack_config
+from tests.plugins.slack import CHANNEL, slack_config
 from tests.plugins.webhook import webhook_config
+from tests.servers.discord_api import BOT_TOKEN as DISCORD_TOKEN
 from tests.servers.discord_api import DiscordAPIServer
 from tests.servers.http import Fault, LocalHTTPServer
+from tests.servers.slack_api import BOT_TOKEN as SLACK_TOKEN
 from tests.servers.slack_api import SlackAPIServer
 from tests.servers.smtp import free_port
 from tests.servers.webhook import WEBHOOK_PATH, WebhookServer
 
-RETRIES = 3  # attempts in all for discord and webhook (retry_limit); Slack: 1 + retry_limit
+RETRY_LIMIT = 2  # retries after the first try, in every flavor
+ATTEMPTS = RETRY_LIMIT + 1
 TIMEOUT = 1.0
 SLOW = 1.6  # seconds a slow server takes: past TIMEOUT
 
@@ -55,26 +61,26 @@ class Flavor:
 
 def _slack(server: LocalHTTPServer, base: str | None) -> BaseAlerter:
     assert isinstance(server, SlackAPIServer)
-    # slack_sdk's retry handlers: retry_limit retries after the first attempt
-    return SlackAlerter(slack_config(server, base_url=base or server.base_url, timeout=int(TIMEOUT), retry_limit=2))
+    return SlackAlerter(slack_config(server, base_url=base or server.base_url, timeout=int(TIMEOUT),
+                                     retry_limit=RETRY_LIMIT))
 
 
 def _discord(server: LocalHTTPServer, base: str | None) -> BaseAlerter:
     assert isinstance(server, DiscordAPIServer)
     return DiscordAlerter(discord_config(server, api_base_url=base or server.api_base_url, timeout=TIMEOUT,
-                                         retry_limit=RETRIES))
+                                         retry_limit=RETRY_LIMIT))
 
 
 def _webhook(server: LocalHTTPServer, base: str | None) -> BaseAlerter:
     assert isinstance(server, WebhookServer)
     url = f"{base}{WEBHOOK_PATH}" if base else server.webhook_url
-    return WebhookAlerter(webhook_config(server, webhook_url=url, timeout=TIMEOUT, retry_limit=RETRIES))
+    return WebhookAlerter(webhook_config(server, webhook_url=url, timeout=TIMEOUT, retry_limit=RETRY_LIMIT))
 
 
 FLAVORS = [
-    Flavor("slack", SlackAPIServer, _slack, "chat.postMessage", 3),
-    Flavor("discord", DiscordAPIServer, _discord, "/messages", RETRIES),
-    Flavor("webhook", WebhookServer, _webhook, WEBHOOK_PATH, RETRIES),
+    Flavor("slack", SlackAPIServer, _slack, "chat.postMessage", ATTEMPTS),
+    Flavor("discord", DiscordAPIServer, _discord, "/messages", ATTEMPTS),
+    Flavor("webhook", WebhookServer, _webhook, WEBHOOK_PATH, ATTEMPTS),
 ]
 
 
@@ -90,6 +96,10 @@ class Cell:
 
 CELLS = [
     Cell("reset mid-send", Fault(reset=True), True, ""),
+    # below HTTP, found by issue #14 (finding 8): each escaped post() as a raw http.client/aiohttp error
+    Cell("hang-up without an answer", Fault(hangup=True), True, ""),
+    Cell("status line that is not HTTP", Fault(bad_status_line=True), True, ""),
+    Cell("body cut short", Fault(truncated=True), False, ""),
     Cell("slow past the timeout", Fault(status=200, delay=SLOW), True, "timed out"),
     Cell("429 with Retry-After", Fault(status=429, retry_after=1), True, "429"),
     Cell("429 asking to wait an hour", Fault(status=429, retry_after=3600), False, "429"),
@@ -248,3 +258,86 @@ def _extras_of(alerter: BaseAlerter) -> dict[str, object]:
     """The rest of the config as connection extras (the secret goes in the password)."""
     config = alerter.config.model_dump(exclude={"token", "webhook_url"}, exclude_defaults=True)
     return {key: value for key, value in config.items() if value is not None}
+
+
+# --- answer checks and the trigger under the same broken answers (issue #14, finding 8) -------------------------
+
+BROKEN = [Cell("hang-up", Fault(hangup=True), True, ""), Cell("bad status line", Fault(bad_status_line=True), True, ""),
+          Cell("body cut short", Fault(truncated=True), False, ""), Cell("reset", Fault(reset=True), True, "")]
+
+
+def _slack_question(slack_api: SlackAPIServer) -> tuple[SlackAlerter, QuestionHandle]:
+    alerter = SlackAlerter(slack_config(slack_api, timeout=int(TIMEOUT), retry_limit=0))
+    return alerter, alerter.send_question("Deploy model v7?")
+
+
+def _discord_question(discord_api: DiscordAPIServer) -> tuple[DiscordAlerter, QuestionHandle]:
+    alerter = DiscordAlerter(discord_config(discord_api, timeout=TIMEOUT, retry_limit=0))
+    return alerter, alerter.send_question("Deploy model v7?")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("cell", BROKEN, ids=[cell.name for cell in BROKEN])
+def test_a_broken_answer_to_a_check_is_still_pending_with_a_logged_reason(
+    slack_api: SlackAPIServer, discord_api: DiscordAPIServer, cell: Cell, mode: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    assert cell.fault is not None
+    for (alerter, handle), server, path in [(_slack_question(slack_api), slack_api, "conversations.replies"),
+                                            (_discord_question(discord_api), discord_api, "/messages")]:
+        server.fail_next(path, cell.fault, times=5)
+
+        result = alerter.check_answer(handle) if mode == "sync" else asyncio.run(alerter.acheck_answer(handle))
+
+        assert result.status is AskStatus.PENDING, (alerter.FLAVOR, result)
+        assert result.reason and "will check again" in caplog.text
+        assert_no_secrets(result.reason, where="the pending reason")
+
+
+@pytest.mark.parametrize("cell", BROKEN, ids=[cell.name for cell in BROKEN])
+def test_the_trigger_lives_through_broken_answers_and_fires_with_the_answer(
+    slack_api: SlackAPIServer, airflow_conn: Callable[..., str], cell: Cell
+) -> None:
+    from airflow_alerter.triggers.alerter import AlerterAskTrigger
+
+    assert cell.fault is not None
+    airflow_conn("ml_slack", "slack", password=SLACK_TOKEN,
+                 extra={"base_url": slack_api.base_url, "channel": CHANNEL, "retry_limit": 0, "timeout": 1})
+    _, handle = _slack_question(slack_api)
+    slack_api.fail_next("conversations.replies", cell.fault, times=2)
+    slack_api.answer_on_check(3, user="UALICE01", text="approve")
+    trigger = AlerterAskTrigger(alerter_conn_id="ml_slack", handle=handle.model_dump(mode="json"), poll_interval=0.05,
+                                timeout_at=time.time() + 30)
+
+    async def first_event() -> Any:
+        return await anext(aiter(trigger.run()))
+
+    event = asyncio.run(first_event())
+
+    assert event.payload["result"]["status"] == "approved"
+    assert len(slack_api.calls("conversations.replies")) == 3
+
+
+@pytest.mark.parametrize("cell", BROKEN, ids=[cell.name for cell in BROKEN])
+def test_the_discord_trigger_lives_through_broken_answers_and_fires_with_the_answer(
+    discord_api: DiscordAPIServer, airflow_conn: Callable[..., str], cell: Cell
+) -> None:
+    from airflow_alerter.triggers.alerter import AlerterAskTrigger
+
+    assert cell.fault is not None
+    airflow_conn("ml_discord", "alerter", password=DISCORD_TOKEN, extra={
+        "flavor": "discord", "channel_id": DISCORD_CHANNEL, "api_base_url": discord_api.api_base_url,
+        "retry_limit": 0, "timeout": 1})
+    _, handle = _discord_question(discord_api)
+    discord_api.add_message(DISCORD_CHANNEL, "700000000000000001", "approve", reply_to=handle.message_id)
+    discord_api.fail_next("/messages", cell.fault, times=2)
+    trigger = AlerterAskTrigger(alerter_conn_id="ml_discord", handle=handle.model_dump(mode="json"),
+                                poll_interval=0.05, timeout_at=time.time() + 30)
+
+    async def first_event() -> Any:
+        return await anext(aiter(trigger.run()))
+
+    event = asyncio.run(first_event())
+
+    assert event.payload["result"]["status"] == "approved"
+    assert sum(1 for r in discord_api.requests if r.method == "GET" and "/messages" in r.path) == 3

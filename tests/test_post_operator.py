@@ -50,7 +50,7 @@ def test_failed_delivery_fails_the_task_with_the_reason(
 ) -> None:
     airflow_conn("ops_email", "smtp", host="127.0.0.1", port=free_port(), extra={
         "disable_ssl": True, "disable_tls": True, "from_email": "a@example.com", "to": "b@example.com",
-        "retry_limit": 1})
+        "retry_limit": 0})
 
     result = run_dag("""
         from airflow.sdk import DAG
@@ -67,7 +67,7 @@ def test_failed_delivery_fails_the_task_with_the_reason(
 def test_raise_on_failure_false_lets_the_task_succeed(run_dag: RunDag, airflow_conn: Callable[..., str]) -> None:
     airflow_conn("ops_email", "smtp", host="127.0.0.1", port=free_port(), extra={
         "disable_ssl": True, "disable_tls": True, "from_email": "a@example.com", "to": "b@example.com",
-        "retry_limit": 1})
+        "retry_limit": 0})
 
     result = run_dag("""
         from airflow.sdk import DAG

@@ -179,7 +179,7 @@ def test_wrong_password_fails_clearly_without_the_password(
 def test_server_down_is_retried_then_reported(caplog: pytest.LogCaptureFixture) -> None:
     config = {"smtp_server": "127.0.0.1", "smtp_port": free_port(), "security": "none",
               "sender_email": SMTP_USER, "recipient_email": "oncall@example.com",
-              "retry_limit": 3, "retry_backoff": 0.01}
+              "retry_limit": 2, "retry_backoff": 0.01}
     caplog.set_level(logging.INFO, logger="airflow_alerter")
 
     assert SMTPEmailAlerter(config).post("hello") is False

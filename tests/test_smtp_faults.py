@@ -1,7 +1,7 @@
 """The SMTP fault matrix: each fault a mail server can throw, the attempts it costs and how it ends.
 
 Transient faults (refused or dropped connections, a stalled server, 4xx replies) are retried up to
-``retry_limit`` times with backoff; permanent ones (5xx, a refused login, an untrusted certificate)
+``retry_limit`` times after the first try, with backoff; permanent ones (5xx, a refused login, an untrusted certificate)
 are not retried. Either way the end is bounded: ``post`` returns False and ``deliver`` raises
 AlerterDeliveryError naming the cause. docs/reliability.md carries this table.
 """
@@ -19,7 +19,8 @@ from tests.plugins.secrets import register_secret
 from tests.plugins.smtp import alerter_config
 from tests.servers.smtp import RESET, STALL, LocalSMTPServer, free_port
 
-RETRY_LIMIT = 3
+RETRY_LIMIT = 2  # retries after the first try: 3 attempts
+ATTEMPTS = RETRY_LIMIT + 1
 WRONG_PASSWORD = "not-the-Pa55word"
 register_secret(WRONG_PASSWORD)
 TIMEOUT = 1.0
@@ -35,11 +36,11 @@ class Fault:
 
 
 MATRIX = [
-    Fault("reset mid-send", (RESET,) * RETRY_LIMIT, 3, "SMTPServerDisconnected"),
-    Fault("stalled past the timeout", (STALL,) * RETRY_LIMIT, 3, "timed out"),
-    Fault("421 service not available", ("421 4.3.2 shutting down",) * RETRY_LIMIT, 3, "421"),
-    Fault("451 local error", ("451 4.3.0 try again later",) * RETRY_LIMIT, 3, "451"),
-    Fault("452 insufficient storage", ("452 4.3.1 mailbox full",) * RETRY_LIMIT, 3, "452"),
+    Fault("reset mid-send", (RESET,) * ATTEMPTS, ATTEMPTS, "SMTPServerDisconnected"),
+    Fault("stalled past the timeout", (STALL,) * ATTEMPTS, ATTEMPTS, "timed out"),
+    Fault("421 service not available", ("421 4.3.2 shutting down",) * ATTEMPTS, ATTEMPTS, "421"),
+    Fault("451 local error", ("451 4.3.0 try again later",) * ATTEMPTS, ATTEMPTS, "451"),
+    Fault("452 insufficient storage", ("452 4.3.1 mailbox full",) * ATTEMPTS, ATTEMPTS, "452"),
     Fault("550 rejected", ("550 5.7.1 rejected as spam",), 1, "550"),
     Fault("554 transaction failed", ("554 5.0.0 no",), 1, "554"),
     Fault("one 451, then accepted", ("451 4.3.0 try again later",), 2, "", delivered=True),
@@ -72,7 +73,7 @@ def test_connection_refused_costs_every_attempt_then_ends(caplog: pytest.LogCapt
 
     with pytest.raises(AlerterDeliveryError, match="ConnectionRefusedError"):
         SMTPEmailAlerter(config).deliver("hello")
-    assert caplog.text.count("retrying in") == RETRY_LIMIT - 1
+    assert caplog.text.count("retrying in") == RETRY_LIMIT
 
 
 def test_tls_handshake_failure_is_permanent(smtp_cert: tuple[Path, Path]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
 
@@ -26,6 +26,9 @@ from airflow_alerter.models import (
 )
 
 log = logging.getLogger(__name__)
+
+#: connections (or flavors) already warned about cleartext in this process: one warning each
+_WARNED_CLEARTEXT: set[str] = set()
 
 
 class AlerterError(Exception):
@@ -79,22 +82,6 @@ class ConnectionFields:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
-def reject_unknown_extras(conn: ConnectionFields, known: Iterable[str]) -> None:
-    """On our own ``alerter`` connections an extra that no field reads is a typo: name it.
-
-    Connections of other types (``slack``, ``discord``…) may carry their provider's own extras,
-    which are left alone so existing connections keep working.
-    """
-    if conn.conn_type != "alerter":
-        return
-    names = set(known)
-    unknown = sorted(set(conn.extra) - names - {"flavor"})
-    if unknown:
-        raise AlerterConfigError(
-            f"extra: unknown key(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(names))}"
-        )
-
-
 def _web_url(value: SecretStr) -> SecretStr:
     """A webhook URL that is not http(s) would only fail at send time, far from the connection that holds it."""
     if not value.get_secret_value().startswith(("https://", "http://")):
@@ -137,6 +124,11 @@ class BaseAlerter:
     Settings: ClassVar[type[BaseModel]] = NoSettings
     Parameters: ClassVar[type[BaseAlerterParameters]] = BaseAlerterParameters
     DEFAULT_POLL_INTERVAL: ClassVar[float] = 30.0
+    #: extra keys :meth:`config_from_connection` reads besides the ``Config`` fields (a provider's own
+    #: names, such as Discord's ``webhook_endpoint``); on an ``alerter`` connection any other key is a typo
+    CONNECTION_EXTRAS: ClassVar[frozenset[str]] = frozenset()
+    #: the Airflow connection this alerter was built from (AlerterHook sets it), so messages can name it
+    connection_id: str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -162,6 +154,28 @@ class BaseAlerter:
             if value not in (None, "") and (name in declared or allows_extra):
                 data.setdefault(name, value)
         return data
+
+    def described(self) -> str:
+        """How messages name this alerter: its connection when it has one, else its flavor."""
+        return f"connection {self.connection_id!r}" if self.connection_id else f"the {self.FLAVOR} alerter"
+
+    def warn_cleartext(self, what: str, fix: str) -> None:
+        """One warning per connection (or flavor) and process that ``what`` travels unencrypted; never a secret.
+
+        ``what`` says which secret or message crosses the network in clear, ``fix`` what to change;
+        neither may hold the URL or the credential itself.
+        """
+        key = self.connection_id or f"flavor:{self.FLAVOR}"
+        if key in _WARNED_CLEARTEXT:
+            return
+        _WARNED_CLEARTEXT.add(key)
+        log.warning("%s sends %s unencrypted: anyone on the network path can read it; %s", self.described(),
+                    what, fix)
+
+    def warn_if_http(self, url: str | None, what: str) -> None:
+        """:meth:`warn_cleartext` for an ``http://`` URL (``what``: the secret it carries, e.g. "the webhook URL")."""
+        if url is not None and url.lower().startswith("http://"):
+            self.warn_cleartext(f"{what} over http://", "use an https:// URL")
 
     @classmethod
     def can_ask(cls) -> bool:

@@ -57,10 +57,9 @@ from airflow_alerter.alerters.base import (
     BaseAlerter,
     ConnectionFields,
     SecretWebUrl,
-    reject_unknown_extras,
 )
-from airflow_alerter.alerters.http import HttpError, JsonClient
-from airflow_alerter.alerters.retry import RetryPolicy
+from airflow_alerter.alerters.http import HttpError, JsonClient, with_query
+from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
 from airflow_alerter.alerters.text import cut, is_web_url
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
@@ -117,7 +116,7 @@ class DiscordAlerterConfig(BaseModel):
     webhook_url: SecretWebUrl | None = Field(default=None, description="webhook URL: post only")
     api_base_url: str = Field(default=DISCORD_API, description="Discord REST API base URL (for proxies and tests)")
     timeout: float = Field(default=30.0, gt=0)
-    retry_limit: int = Field(default=3, ge=1, description="attempts for 429, 5xx and connection errors")
+    retry_limit: int = retry_limit_field()
     retry_backoff: float = Field(default=1.0, ge=0)
 
     @model_validator(mode="after")
@@ -272,6 +271,7 @@ class DiscordAlerter(BaseAlerter):
     Settings = DiscordAlerterSettings
     Parameters = DiscordAlerterParameters
     DEFAULT_POLL_INTERVAL: ClassVar[float] = 15.0
+    CONNECTION_EXTRAS: ClassVar[frozenset[str]] = frozenset({"webhook_endpoint"})
 
     config: DiscordAlerterConfig
     settings: DiscordAlerterSettings
@@ -285,7 +285,6 @@ class DiscordAlerter(BaseAlerter):
         - ``password``: a bot token, or a whole webhook URL (``https://…``); both are masked by Airflow;
         - other extras: the config fields (``channel_id``, ``api_base_url``, ``timeout``, …).
         """
-        reject_unknown_extras(conn, [*cls.Config.model_fields, "webhook_endpoint"])
         data = {key: value for key, value in conn.extra.items() if key in cls.Config.model_fields}
         password = (conn.password or "").strip()
         if password.startswith(("https://", "http://")):
@@ -302,10 +301,13 @@ class DiscordAlerter(BaseAlerter):
     def _client(self) -> JsonClient:
         token = self.config.token
         webhook = self.config.webhook_url
+        if token is not None:
+            self.warn_if_http(self.config.api_base_url, "the bot token")
+        self.warn_if_http(webhook.get_secret_value() if webhook else None, "the webhook URL")
         return JsonClient(
             "Discord",
             self.config.timeout,
-            RetryPolicy(self.config.retry_limit, self.config.retry_backoff),
+            RetryPolicy.retrying(self.config.retry_limit, self.config.retry_backoff),
             {"Authorization": f"Bot {token.get_secret_value()}"} if token else {},
             secret_url=webhook.get_secret_value() if webhook else None,
         )
@@ -339,7 +341,7 @@ class DiscordAlerter(BaseAlerter):
         if self.config.webhook_url is None:
             raise AlerterConfigError("channel_id: no Discord channel configured (connection, settings or parameters)")
         url = self.config.webhook_url.get_secret_value()
-        return self._client().call("POST", f"{url}?wait=true", payload, name="webhook") or {}
+        return self._client().call("POST", with_query(url, wait="true"), payload, name="webhook") or {}
 
     def _post_all(
         self, message: str | AlerterMessage, params: DiscordAlerterParameters | None, line: str = ""
@@ -466,7 +468,7 @@ class DiscordAlerter(BaseAlerter):
             return _failed_check(err)
 
     async def acheck_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
-        """:meth:`check_answer` on aiohttp for the triggerer: the same steps, only the call differs."""
+        """:meth:`check_answer` on the async HTTP client for the triggerer: the same steps, only the call differs."""
         checking = self._checking(handle, self.ask_options(self.coerce_params(params)))
         client = self._client()
 

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,19 @@ def wait_before_next_check(poll_interval: float, retry_after: float | None, rema
     return wait if remaining is None else max(min(wait, remaining), 0.0)
 
 
+#: ``retry_limit`` means one thing in every flavor, what Airflow's smtp provider means by it ("Number
+#: of Retries"): the retries after the first try, so 0 tries once and 2 tries three times.
+RETRY_LIMIT_DEFAULT = 3
+RETRY_LIMIT_DESCRIPTION = "retries after the first try (0: try once) for 429, 5xx and dropped connections"
+
+
+def retry_limit_field() -> Any:
+    """The ``retry_limit`` field of every flavor's config: one default, one meaning, 0 allowed."""
+    from pydantic import Field
+
+    return Field(default=RETRY_LIMIT_DEFAULT, ge=0, description=RETRY_LIMIT_DESCRIPTION)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Up to ``attempts`` tries, waiting ``backoff * 2**n`` seconds (capped) between them."""
@@ -58,6 +71,11 @@ class RetryPolicy:
     backoff: float = 1.0
     max_backoff: float = 30.0
     max_server_wait: float = MAX_SERVER_WAIT
+
+    @classmethod
+    def retrying(cls, retry_limit: int, backoff: float = 1.0) -> RetryPolicy:
+        """The policy a config's ``retry_limit`` (retries after the first try) asks for."""
+        return cls(attempts=retry_limit + 1, backoff=backoff)
 
     def delay_before(self, retry_number: int, server_hint: float) -> float:
         """Seconds to wait before retry ``retry_number`` (1-based): our backoff, or longer if the server asks."""

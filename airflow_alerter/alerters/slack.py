@@ -1,8 +1,9 @@
 """The ``slack`` flavor: Block Kit alerts, and approval questions answered in a thread or by a reaction.
 
-Posting goes through slack_sdk's ``WebClient`` (bot token) or ``WebhookClient`` (incoming webhook,
-post only), with slack_sdk's own retry handlers for 429s, 5xx and dropped connections. All user
-text is escaped for mrkdwn, so an exception message holding ``<!channel>`` pings nobody.
+Posting goes through slack_sdk's ``WebClient`` (bot token), with slack_sdk's own retry handlers for
+429s, 5xx and dropped connections, or the package's JSON client (incoming webhook, post only); neither
+follows a redirect (``alerters/slack_transport.py``, ``alerters/http.py``). All user text is escaped
+for mrkdwn, so an exception message holding ``<!channel>`` pings nobody.
 
 Checking for an answer is one ``conversations.replies`` call: it returns the question (with its
 reactions) and every reply in its thread. Slack limits that method to about one call a minute for
@@ -40,9 +41,9 @@ from airflow_alerter.alerters.base import (
     AlerterDeliveryError,
     BaseAlerter,
     ConnectionFields,
-    reject_unknown_extras,
 )
-from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES
+from airflow_alerter.alerters.http import HttpError, JsonClient
+from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES, RetryPolicy, retry_limit_field
 from airflow_alerter.alerters.text import cut
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
@@ -121,7 +122,7 @@ class SlackAlerterConfig(BaseModel):
     base_url: str | None = Field(default=None, description="Slack Web API base URL (for proxies and tests)")
     timeout: int = Field(default=30, gt=0)
     proxy: str | None = None
-    retry_limit: int = Field(default=3, ge=0, description="retries for 429, 5xx and connection errors")
+    retry_limit: int = retry_limit_field()
 
     @model_validator(mode="after")
     def _needs_a_credential(self) -> SlackAlerterConfig:
@@ -195,6 +196,8 @@ def _retry_handlers(count: int) -> list[Any]:
     from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
     from slack_sdk.http_retry.handler import RetryHandler
 
+    from airflow_alerter.alerters.slack_transport import RETRIED_CONNECTION_ERRORS
+
     class TransientServerErrorRetryHandler(RetryHandler):
         def _can_retry(self, *, response: Any = None, **_: Any) -> bool:
             return response is not None and response.status_code in TRANSIENT_STATUSES
@@ -207,7 +210,8 @@ def _retry_handlers(count: int) -> list[Any]:
 
     handlers: list[RetryHandler] = [BoundedRateLimitRetryHandler(max_retry_count=count),
                                     TransientServerErrorRetryHandler(max_retry_count=count),
-                                    ConnectionErrorRetryHandler(max_retry_count=count)]
+                                    ConnectionErrorRetryHandler(max_retry_count=count,
+                                                                error_types=RETRIED_CONNECTION_ERRORS)]
     return handlers
 
 
@@ -224,6 +228,10 @@ def _asked_wait(response: Any, default: float = 0.0) -> float:
 
 def _slack_error(err: Exception) -> str:
     """The Slack error code (``channel_not_found``, ``ratelimited``…) or the transport error; never the token."""
+    from airflow_alerter.alerters.slack_transport import SlackTransportError
+
+    if isinstance(err, SlackTransportError):  # says what broke (a refused redirect names its host)
+        return str(err)
     response = getattr(err, "response", None)
     if response is not None:
         code = response.get("error") if hasattr(response, "get") else None
@@ -274,7 +282,6 @@ class SlackAlerter(BaseAlerter):
     @classmethod
     def config_from_connection(cls, conn: ConnectionFields) -> dict[str, Any]:
         """``slack``: password is the bot token. ``slackwebhook``: password is the webhook URL (or its path)."""
-        reject_unknown_extras(conn, cls.Config.model_fields)
         extra = {key: value for key, value in conn.extra.items() if key in cls.Config.model_fields}
         if conn.conn_type == "slackwebhook":
             secret = conn.password or ""
@@ -289,6 +296,7 @@ class SlackAlerter(BaseAlerter):
 
     def _client_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {"timeout": self.config.timeout, "proxy": self.config.proxy}
+        self.warn_if_http(self.config.base_url, "the bot token")
         if self.config.base_url:
             options["base_url"] = self.config.base_url.rstrip("/") + "/"
         return options
@@ -304,14 +312,16 @@ class SlackAlerter(BaseAlerter):
         return self._web_client(_retry_handlers(self.config.retry_limit)[1:])
 
     def _web_client(self, handlers: list[Any]) -> WebClient:
-        from slack_sdk import WebClient
+        """slack_sdk's WebClient that follows no redirect (see alerters/slack_transport.py)."""
+        from airflow_alerter.alerters.slack_transport import AlerterWebClient
 
-        return WebClient(token=self._require_token(), retry_handlers=handlers, **self._client_options())
+        return AlerterWebClient(token=self._require_token(), retry_handlers=handlers, **self._client_options())
 
     def _async_client(self) -> AsyncWebClient:
-        from slack_sdk.web.async_client import AsyncWebClient
+        """slack_sdk's AsyncWebClient on an aiohttp session that follows no redirect (alerters/slack_transport.py)."""
+        from airflow_alerter.alerters.slack_transport import AlerterAsyncWebClient
 
-        return AsyncWebClient(token=self._require_token(), **self._client_options())
+        return AlerterAsyncWebClient(token=self._require_token(), **self._client_options())
 
     def _require_token(self) -> str:
         if self.config.token is None:
@@ -354,17 +364,21 @@ class SlackAlerter(BaseAlerter):
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     def _send_webhook(self, payload: dict[str, Any]) -> None:
-        from slack_sdk.webhook import WebhookClient
+        """One JSON POST on the package's own HTTP client, which scrubs the secret URL from whatever comes back.
 
+        An incoming webhook needs nothing of slack_sdk: its answer is "ok" or an error word, and the
+        same client already carries the Discord and chat webhooks (retries, no redirects, scrubbing).
+        """
         assert self.config.webhook_url is not None
-        client = WebhookClient(self.config.webhook_url.get_secret_value(), timeout=self.config.timeout,
-                               proxy=self.config.proxy, retry_handlers=_retry_handlers(self.config.retry_limit))
+        url = self.config.webhook_url.get_secret_value()
+        self.warn_if_http(url, "the webhook URL")
+        policy = RetryPolicy.retrying(self.config.retry_limit)
+        client = JsonClient("Slack webhook", float(self.config.timeout), policy, {}, secret_url=url, expect_json=False,
+                            proxy=self.config.proxy)
         try:
-            response = client.send(**payload)
-        except OSError as err:
-            raise AlerterDeliveryError(f"Slack webhook unreachable: {type(err).__name__}") from None
-        if response.status_code != 200:
-            raise AlerterDeliveryError(f"Slack webhook answered HTTP {response.status_code}: {response.body[:200]}")
+            client.call("POST", url, payload)
+        except HttpError as err:
+            raise AlerterDeliveryError(str(err)) from None
 
     def test_connection(self) -> tuple[bool, str]:
         """``auth.test`` with the bot token; a webhook cannot be checked without posting."""
@@ -529,7 +543,8 @@ class SlackAlerter(BaseAlerter):
             client.chat_postMessage(channel=handle.channel, thread_ts=handle.message_id, text=line)
             client.chat_update(channel=handle.channel, ts=handle.message_id,
                                text=f"{handle.extra.get('text', '')}\n\n{line}"[:TEXT_LIMIT],
-                               blocks=[_section(escape(str(handle.extra.get("text", "")))[:SECTION_LIMIT] or " "),
+                               # the handle's text is the question as posted: already escaped for mrkdwn
+                               blocks=[_section(str(handle.extra.get("text", ""))[:SECTION_LIMIT] or " "),
                                        {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}])
         except Exception as err:  # the decision stands even if Slack cannot show it
             log.warning("Could not post the outcome of the Slack question: %s", _slack_error(err))

@@ -21,7 +21,8 @@ from airflow_alerter.alerters.base import (
     BaseAlerter,
     ConnectionFields,
 )
-from airflow_alerter.alerters.retry import RetryPolicy
+from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
+from airflow_alerter.alerters.text import is_web_url
 from airflow_alerter.models import EMPTY_MESSAGE_TITLE, AlerterMessage, BaseAlerterParameters
 from airflow_alerter.validation import email_address, email_address_list, reject_control_chars
 
@@ -99,7 +100,7 @@ class SMTPEmailAlerterConfig(BaseModel):
     recipient_email: list[str] = Field(default_factory=list)
     security: Security = "starttls"
     timeout: float = Field(default=30.0, gt=0)
-    retry_limit: int = Field(default=3, ge=1, description="attempts for transient failures")
+    retry_limit: int = retry_limit_field()
     retry_backoff: float = Field(default=1.0, ge=0)
     subject_prefix: str = "[Airflow]"
     include_html: bool = True
@@ -212,6 +213,8 @@ class SMTPEmailAlerter(BaseAlerter):
     Config = SMTPEmailAlerterConfig
     Settings = SMTPEmailAlerterSettings
     Parameters = SMTPEmailAlerterParameters
+    #: the Airflow smtp provider's extras, read with its meaning
+    CONNECTION_EXTRAS: ClassVar[frozenset[str]] = frozenset({"from_email", "to", "disable_ssl", "disable_tls"})
 
     config: SMTPEmailAlerterConfig
     settings: SMTPEmailAlerterSettings
@@ -273,7 +276,8 @@ class SMTPEmailAlerter(BaseAlerter):
             "facts": payload.facts() + extra_facts,
             "exception": metadata.get("exception"),
             "traceback": metadata.get("traceback"),
-            "log_url": payload.log_url or metadata.get("log_url"),
+            # the HTML part makes it a link: only a web URL may become one (never javascript: or data:)
+            "log_url": next((url for url in (payload.log_url, metadata.get("log_url")) if is_web_url(url)), None),
             "accent": ACCENTS.get(str(metadata.get("kind")), DEFAULT_ACCENT),
             "sent_from": payload.dag_id and f"DAG {payload.dag_id}",
         }
@@ -320,7 +324,7 @@ class SMTPEmailAlerter(BaseAlerter):
 
         to = list(dict.fromkeys(envelope_recipients))
         where = self._where()
-        policy = RetryPolicy(attempts=self.config.retry_limit, backoff=self.config.retry_backoff)
+        policy = RetryPolicy.retrying(self.config.retry_limit, self.config.retry_backoff)
         try:
             refused = policy.call(lambda: self._send_once(email, to), _classify_smtp_error, f"SMTP send via {where}")
         except (smtplib.SMTPException, OSError) as err:
@@ -334,8 +338,7 @@ class SMTPEmailAlerter(BaseAlerter):
 
         try:
             with self._open() as client:
-                if self.config.password is not None:
-                    client.login(self._login(), self.config.password.get_secret_value())
+                self._authenticate(client)
                 code, _ = client.noop()
         except (smtplib.SMTPException, OSError) as err:
             return False, self._failure_reason(err, "could not connect to")
@@ -380,9 +383,53 @@ class SMTPEmailAlerter(BaseAlerter):
 
     def _send_once(self, email: EmailMessage, to: list[str]) -> dict[str, Any]:
         with self._open() as client:
-            if self.config.password is not None:
-                client.login(self._login(), self.config.password.get_secret_value())
+            self._authenticate(client)
             return client.send_message(email, from_addr=self.config.sender_email, to_addrs=to)
+
+    def _authenticate(self, client: smtplib.SMTP) -> None:
+        """Log in when a password is configured; a non-ASCII login or password is sent as UTF-8.
+
+        smtplib's ``login`` encodes credentials as ASCII (``UnicodeEncodeError`` naming a password
+        character). AUTH PLAIN carries UTF-8 by definition (RFC 4616) and AUTH LOGIN is read as UTF-8
+        by the servers that take non-ASCII at all, so those two are sent as UTF-8 through ``docmd``;
+        a server offering neither gets a clear error naming its mechanisms, never the password.
+        """
+        if self.config.password is None:
+            return
+        if self.config.security == "none":
+            self.warn_cleartext(f"the SMTP password to {self._where()} (security 'none')",
+                                "use security 'starttls' or 'ssl' (the smtp provider's disable_tls / disable_ssl off)")
+        user, password = self._login(), self.config.password.get_secret_value()
+        if user.isascii() and password.isascii():
+            client.login(user, password)
+            return
+        _login_utf8(client, user, password, self._where())
+
+
+def _login_utf8(client: smtplib.SMTP, user: str, password: str, where: str) -> None:
+    """AUTH PLAIN (else LOGIN) with UTF-8 credentials: the one way smtplib leaves open (``docmd``) to send them."""
+    import base64
+    import smtplib
+
+    def b64(*parts: str) -> str:
+        return base64.b64encode(b"\0".join(part.encode("utf-8") for part in parts)).decode("ascii")
+
+    client.ehlo_or_helo_if_needed()
+    if not client.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+    offered = client.esmtp_features["auth"].upper().split()
+    if "PLAIN" in offered:
+        code, reply = client.docmd("AUTH", "PLAIN " + b64("", user, password))
+    elif "LOGIN" in offered:
+        code, reply = client.docmd("AUTH", "LOGIN " + b64(user))
+        if code == 334:
+            code, reply = client.docmd(b64(password))
+    else:
+        raise smtplib.SMTPException(
+            f"SMTP server {where} offers only {', '.join(offered) or 'no'} AUTH mechanism(s), which cannot carry a "
+            f"non-ASCII login or password; AUTH PLAIN or LOGIN can")
+    if code not in (235, 503):
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 def _describe(err: BaseException) -> str:

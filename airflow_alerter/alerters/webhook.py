@@ -38,10 +38,9 @@ from airflow_alerter.alerters.base import (
     BaseAlerter,
     ConnectionFields,
     SecretWebUrl,
-    reject_unknown_extras,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
-from airflow_alerter.alerters.retry import RetryPolicy
+from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
 from airflow_alerter.alerters.text import cut, is_web_url
 from airflow_alerter.models import EMPTY_MESSAGE_TITLE, AlerterMessage, BaseAlerterParameters
 
@@ -73,7 +72,7 @@ class WebhookAlerterConfig(BaseModel):
     )
     headers: dict[str, SecretStr] = Field(default_factory=dict, description="extra HTTP headers (e.g. auth)")
     timeout: float = Field(default=30.0, gt=0)
-    retry_limit: int = Field(default=3, ge=1, description="attempts for 429, 5xx and connection errors")
+    retry_limit: int = retry_limit_field()
     retry_backoff: float = Field(default=1.0, ge=0)
 
     @model_validator(mode="after")
@@ -278,7 +277,6 @@ class WebhookAlerter(BaseAlerter):
         A URL in ``host`` is refused with a pointer to the password field rather than used: the host
         is shown in the connection list and in logs, and a webhook URL is as good as a password.
         """
-        reject_unknown_extras(conn, cls.Config.model_fields)
         data = {key: value for key, value in conn.extra.items() if key in cls.Config.model_fields}
         if conn.password:
             data.setdefault("webhook_url", conn.password.strip())
@@ -299,11 +297,12 @@ class WebhookAlerter(BaseAlerter):
 
     def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
         url = self.config.webhook_url.get_secret_value()
+        self.warn_if_http(url, "the webhook URL and its headers")
         headers = {name: value.get_secret_value() for name, value in self.config.headers.items()}
         client = JsonClient(
             "the webhook",
             self.config.timeout,
-            RetryPolicy(self.config.retry_limit, self.config.retry_backoff),
+            RetryPolicy.retrying(self.config.retry_limit, self.config.retry_backoff),
             headers,
             secret_url=url,
             expect_json=False,

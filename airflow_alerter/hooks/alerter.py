@@ -70,6 +70,23 @@ def _secret_values(value: Any) -> Iterator[str]:
             yield from _secret_values(item)
 
 
+def _reject_unknown_extras(conn: ConnectionFields, flavor: type[BaseAlerter]) -> None:
+    """On our own ``alerter`` connections an extra that no field reads is a typo: name it, for every flavor.
+
+    Connections of other types (``smtp``, ``slack``, ``discord``…) may carry their provider's own
+    extras, which are left alone so existing connections keep working; so is a flavor whose config
+    keeps every key (``extra="allow"``).
+    """
+    if conn.conn_type != AlerterHook.conn_type or flavor.Config.model_config.get("extra") == "allow":
+        return
+    known = {*flavor.Config.model_fields, *flavor.CONNECTION_EXTRAS}
+    unknown = sorted(set(conn.extra) - known - {"flavor"})
+    if unknown:
+        raise AlerterConfigError(
+            f"extra: unknown key(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}"
+        )
+
+
 class AlerterHook(BaseHook):
     """Build the alerter a connection describes.
 
@@ -127,10 +144,12 @@ class AlerterHook(BaseHook):
         """A configured alerter; config errors name the connection and the field, never a secret."""
         flavor = self.flavor
         try:
+            _reject_unknown_extras(self.connection_fields, flavor)
             data = flavor.config_from_connection(self.connection_fields)
             alerter = flavor(data, self.settings)
         except AlerterConfigError as err:
             raise AlerterConfigError(f"Connection {self.alerter_conn_id!r}: {err}") from None
+        alerter.connection_id = self.alerter_conn_id
         _mask_secrets(alerter.config)
         return alerter
 

@@ -2,7 +2,8 @@
 
 A subclass answers ``route(request)``; the base serves it on an ephemeral port, records every
 request and applies injected faults first: an HTTP status (429 with Retry-After, 5xx), a slow
-answer, or a body that is not JSON.
+answer, a body that is not JSON, or a broken answer: a dropped connection (RST), a hang-up without
+a word (FIN), a status line that is not HTTP, or a body cut short.
 """
 
 from __future__ import annotations
@@ -45,12 +46,16 @@ class Fault:
     raw: bytes | None = None  # answer these bytes instead of JSON (e.g. b"<html>oops")
     reset: bool = False  # read the request, then drop the connection without answering (RST)
     lands: bool = False  # carry the request out as usual, then answer late: the "timed out, but sent" case
+    hangup: bool = False  # read the request, then close the connection cleanly without a word (RemoteDisconnected)
+    bad_status_line: bool = False  # answer a line that is not an HTTP status line, then close (BadStatusLine)
+    truncated: bool = False  # answer 200 and promise a body, send part of it, then close (IncompleteRead)
 
 
 @dataclass
 class Answer:
     status: int = 200
     body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -123,6 +128,9 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.close()
                 return
+            if fault is not None and (fault.hangup or fault.bad_status_line or fault.truncated):
+                self._break(fault)
+                return
             if fault is not None and fault.lands:
                 answer = server.route(request)
                 time.sleep(fault.delay)
@@ -138,8 +146,25 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
                 return
             self._answer(server.route(request))
 
+        def _break(self, fault: Fault) -> None:
+            """Answer brokenly, then close (FIN): what a crashing server or a confused proxy does."""
+            self.close_connection = True
+            try:
+                if fault.bad_status_line:
+                    self.wfile.write(b"NOT-HTTP the proxy is confused\r\n\r\n")
+                elif fault.truncated:
+                    body = json.dumps({"ok": True, "id": "1", "channel": "C0", "ts": "1.000001"}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body) + 100))
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
         def _answer(self, answer: Answer) -> None:
-            self._send(answer.status, b"" if answer.body is None else json.dumps(answer.body).encode(), {})
+            self._send(answer.status, b"" if answer.body is None else json.dumps(answer.body).encode(), answer.headers)
 
         def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
             try:
