@@ -517,12 +517,15 @@ class SlackAlerter(BaseAlerter):
     def _failed_check(self, err: Exception) -> AskResult:
         """A failed check is not an answer: wait (honouring Retry-After), or end now when waiting cannot help.
 
-        ``channel_not_found``, ``invalid_auth``, ``token_revoked`` … will not heal by themselves, so the
-        gate fails at once with the reason instead of waiting for its timeout (7 days by default).
+        ``channel_not_found``, ``invalid_auth``, ``token_revoked`` … and a refused redirect will not heal
+        by themselves, so the gate fails at once with the reason instead of waiting for its timeout
+        (7 days by default), as Discord's permanent 3xx/4xx do.
         """
+        from airflow_alerter.alerters.slack_transport import SlackRedirectRefused
+
         response = getattr(err, "response", None)
         code = response.get("error") if response is not None and hasattr(response, "get") else None
-        if code in PERMANENT_ERRORS:
+        if code in PERMANENT_ERRORS or isinstance(err, SlackRedirectRefused):
             return AskResult(status=AskStatus.ERROR, reason=f"checking the Slack question failed: {_slack_error(err)}")
         retry_after = None
         if response is not None and response.status_code == 429:
