@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, Variable
 
 from airflow_alerter._compat import AirflowFailException, AirflowSensorTimeout, AirflowSkipException, conf
-from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, QuestionHandle
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the models load when the sensor runs, not each time a DAG file is parsed
     from airflow_alerter.alerters.base import BaseAlerter
+    from airflow_alerter.models import AlerterMessage, AskResult, QuestionHandle
 
 OnReject = Literal["fail", "skip"]
 HANDLE_KEY_PREFIX = "airflow_alerter.ask"
@@ -70,9 +70,12 @@ class AlerterAskSensor(BaseSensorOperator):
             from airflow_alerter.alerters.answers import check_approvers
 
             check_approvers(approvers)
-        message = AlerterMessage.coerce(question)
         self.alerter_conn_id = alerter_conn_id
-        self.title, self.body, self.metadata = message.title, message.body, dict(message.metadata)
+        # a string is the body, as AlerterMessage.coerce has it; the model itself is built at run time
+        if isinstance(question, str):
+            self.title, self.body, self.metadata = "", question, {}
+        else:
+            self.title, self.body, self.metadata = question.title, question.body, dict(question.metadata)
         self.approvers = approvers
         self.approve_keywords = approve_keywords
         self.reject_keywords = reject_keywords
@@ -112,6 +115,8 @@ class AlerterAskSensor(BaseSensorOperator):
         key = self.handle_key(context)
         stored = self._stored(context)
         if stored and "pending_key" not in stored:
+            from airflow_alerter.models import QuestionHandle
+
             return QuestionHandle.model_validate(stored)
         pending = stored or {"pending_key": uuid.uuid4().hex[:25], "since": time.time()}
         if not stored:
@@ -137,9 +142,10 @@ class AlerterAskSensor(BaseSensorOperator):
         title = self.title
         if try_number > 1:
             title = f"{title} (asked again: try {try_number})" if title else f"Asked again (try {try_number})"
+        from airflow_alerter.models import AlerterMessage
         from airflow_alerter.notifications.redaction import redacted
 
-        return redacted(AlerterMessage(title=title, body=self.body, metadata=self.metadata))
+        return redacted(AlerterMessage.coerce(AlerterMessage(title=title, body=self.body, metadata=self.metadata)))
 
     # --- waiting ---------------------------------------------------------------------------------
 
@@ -173,6 +179,8 @@ class AlerterAskSensor(BaseSensorOperator):
         self.defer(trigger=trigger, method_name="execute_complete")
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from airflow_alerter.models import AskResult, AskStatus, QuestionHandle
+
         result = AskResult.model_validate(event["result"])
         alerter = self._alerter()
         handle = QuestionHandle.model_validate_json(Variable.get(self.handle_key(context)))
@@ -185,6 +193,8 @@ class AlerterAskSensor(BaseSensorOperator):
     # --- finishing -------------------------------------------------------------------------------
 
     def _finish(self, context: Any, alerter: BaseAlerter, handle: QuestionHandle, result: AskResult) -> PokeReturnValue:
+        from airflow_alerter.models import AskStatus
+
         self._close(context, alerter, handle, result)
         if result.approved:
             self.log.info("Approved by %s: %s", result.responder, result.text)
@@ -208,6 +218,8 @@ class AlerterAskSensor(BaseSensorOperator):
     def _close_if_open(self, context: Any) -> None:
         stored = self._stored(context)
         if stored and "pending_key" not in stored:
+            from airflow_alerter.models import AskResult, AskStatus, QuestionHandle
+
             timed_out = AskResult(status=AskStatus.TIMED_OUT, reason=f"no valid answer within {self.timeout}s")
             self._close(context, self._alerter(), QuestionHandle.model_validate(stored), timed_out)
 
@@ -226,6 +238,8 @@ class AlerterAskSensor(BaseSensorOperator):
             return
         alerter, handle = asking
         try:
+            from airflow_alerter.models import AskResult, AskStatus
+
             alerter.conclude(handle, AskResult(status=AskStatus.ERROR, reason=STOPPED_REASON))
         except Exception as err:  # on_kill must not raise: the task is going away regardless
             self.log.warning("Could not mark the question of the stopped sensor: %s", err)
