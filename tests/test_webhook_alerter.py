@@ -39,8 +39,10 @@ def test_mattermost_preset_posts_markdown_text(webhook_server: WebhookServer) ->
     )
 
 
-@pytest.mark.parametrize("mention", ["@channel", "@all", "@here", "@HERE"])
-def test_mattermost_channel_wide_mentions_notify_nobody(webhook_server: WebhookServer, mention: str) -> None:
+@pytest.mark.parametrize("mention", ["@channel", "@all", "@here", "@HERE", "@alice", "@ml-oncall", "@first.last"])
+def test_mattermost_mentions_of_the_channel_users_and_groups_notify_nobody(
+    webhook_server: WebhookServer, mention: str
+) -> None:
     payload = _post(webhook_server, AlerterMessage(title=mention, body=f"cc {mention}", metadata={"who": mention}))
 
     assert mention not in str(payload) and f"@\u200b{mention[1:]}" in payload["text"]
@@ -231,3 +233,9 @@ def test_a_webhook_url_must_be_a_web_address_and_the_error_does_not_echo_it() ->
     with pytest.raises(AlerterConfigError, match="webhook_url: Value error, must be an http\\(s\\):// URL") as err:
         WebhookAlerter({"webhook_url": "chat.example/hook/Sekrit"})
     assert "Sekrit" not in str(err.value)
+
+
+def test_an_email_address_in_a_mattermost_post_is_left_as_it_is(webhook_server: WebhookServer) -> None:
+    payload = _post(webhook_server, AlerterMessage(title="Owner", body="mail ops@example.com"))
+
+    assert "mail ops@example.com" in payload["text"]

@@ -5,10 +5,11 @@ fields), Microsoft Teams (a Workflows webhook taking an Adaptive Card) and Googl
 ``custom`` renders a jinja2 template given in the connection. Each preset escapes what its target
 would interpret:
 
-- Mattermost: ``@channel``/``@all``/``@here`` get a zero-width space, so they notify nobody; so do
-  the Slack forms Mattermost translates for webhooks (``<!channel>``, ``<!here>``, ``<@U123>``), and
-  a Slack-style link ``<url|label>`` keeps its ``<`` as ``&lt;`` so it stays text. The text is cut
-  to one Mattermost post (16383 characters) with a visible marker;
+- Mattermost: every mention (``@channel``, ``@all``, ``@here``, ``@user``, ``@group``) gets a
+  zero-width space, so it notifies nobody; so do the Slack forms Mattermost translates for webhooks
+  (``<!channel>``, ``<!here>``, ``<@U123>``), and a Slack-style link ``<url|label>`` keeps its ``<``
+  as ``&lt;`` so it stays text. The text is cut to one Mattermost post (16383 characters) with a
+  visible marker;
 - Teams: text goes only into ``TextBlock``/``FactSet`` values, which Teams never renders as HTML;
 - Google Chat: card text is HTML-escaped, and ``<`` in the plain ``text`` gets a zero-width space
   so ``<users/all>`` pings nobody;
@@ -54,7 +55,9 @@ TEXT_LIMIT, EXCEPTION_LIMIT, FACT_LIMIT = 8000, 4000, 500
 MATTERMOST_BODY_LIMIT = 11000
 SHORTENED = "… (shortened to fit the chat's size limit)"
 ZWSP = "\u200b"
-_MATTERMOST_MENTIONS = re.compile(r"@(channel|all|here)\b", re.IGNORECASE)
+#: any @mention Mattermost would notify: @channel/@all/@here, a user (@alice) or a group (@ml-oncall);
+#: an @ inside a word (ops@example.com) mentions nobody and is left alone
+_MATTERMOST_MENTIONS = re.compile(r"(?<![\w.])@(?=[\w.-])")
 #: what Mattermost turns a webhook's Slack markup into: <!channel> → @channel, <@U1> → @user, <url|x> → a link
 _SLACK_TOKEN = re.compile(r"<(?=[!@#])")
 _SLACK_LINK = re.compile(r"<(?=[^\n<|>]+\|[^|\n>]+>)")
@@ -129,13 +132,14 @@ def _exception(message: AlerterMessage) -> str:
 def _quiet_mentions(text: str) -> str:
     """Mattermost's mentions made inert, the words kept.
 
-    ``@channel``/``@all``/``@here`` get a zero-width space after the @; so do the Slack forms
+    Every mention (``@channel``, ``@all``, ``@here``, ``@alice``, ``@ml-oncall``) gets a zero-width
+    space after the @; so do the Slack forms
     (``<!channel>``, ``<@U123>``), which Mattermost's webhook expands into mentions, after the <.
     A Slack-style link ``<url|label>`` would become a Markdown link: its ``<`` becomes ``&lt;``.
     """
     text = _SLACK_LINK.sub("&lt;", text)
     text = _SLACK_TOKEN.sub(f"<{ZWSP}", text)
-    return _MATTERMOST_MENTIONS.sub(f"@{ZWSP}\\1", text)
+    return _MATTERMOST_MENTIONS.sub(f"@{ZWSP}", text)
 
 
 def mattermost(message: AlerterMessage) -> dict[str, Any]:
