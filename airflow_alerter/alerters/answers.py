@@ -70,6 +70,7 @@ def _not_empty(value: list[str] | None) -> list[str] | None:
         raise ValueError(EMPTY_APPROVERS)
     return value
 
+
 #: user ids whose answers count; None means anyone but bots, an empty list is an error
 Approvers = Annotated[list[str] | None, BeforeValidator(_approvers), AfterValidator(_not_empty)]
 
