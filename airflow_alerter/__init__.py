@@ -21,10 +21,10 @@ _EXPORTS: dict[str, str] = {
     "BaseAlerterParameters": "airflow_alerter.models",
     "AskOptions": "airflow_alerter.alerters.answers",
     "BaseAlerter": "airflow_alerter.alerters.base",
-    "AlerterError": "airflow_alerter.alerters.base",
-    "AlerterConfigError": "airflow_alerter.alerters.base",
-    "AlerterDeliveryError": "airflow_alerter.alerters.base",
-    "AskNotSupported": "airflow_alerter.alerters.base",
+    "AlerterError": "airflow_alerter.exceptions",
+    "AlerterConfigError": "airflow_alerter.exceptions",
+    "AlerterDeliveryError": "airflow_alerter.exceptions",
+    "AskNotSupported": "airflow_alerter.exceptions",
     "register": "airflow_alerter.registry",
     "get_flavor": "airflow_alerter.registry",
     # flavors
@@ -57,13 +57,7 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
     from airflow_alerter.alerters.answers import AskOptions
-    from airflow_alerter.alerters.base import (
-        AlerterConfigError,
-        AlerterDeliveryError,
-        AlerterError,
-        AskNotSupported,
-        BaseAlerter,
-    )
+    from airflow_alerter.alerters.base import BaseAlerter
     from airflow_alerter.alerters.discord import DiscordAlerter, DiscordAlerterParameters, DiscordAlerterSettings
     from airflow_alerter.alerters.slack import (
         SlackAlerter,
@@ -78,6 +72,7 @@ if TYPE_CHECKING:
         SMTPEmailAlerterSettings,
     )
     from airflow_alerter.alerters.webhook import WebhookAlerter
+    from airflow_alerter.exceptions import AlerterConfigError, AlerterDeliveryError, AlerterError, AskNotSupported
     from airflow_alerter.hooks.alerter import AlerterHook
     from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
     from airflow_alerter.notifications.alerter import (

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_alerter import registry
+from airflow_alerter.exceptions import CommandError
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -53,14 +54,6 @@ exit codes:
 """
 
 TEST_MESSAGE_TITLE = "airflow-alerter test message"
-
-
-class CommandError(Exception):
-    """An expected failure: printed as one line, ends the command with ``code``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class _Parser(argparse.ArgumentParser):
@@ -465,13 +458,17 @@ def _expected(err: Exception) -> tuple[int, str] | None:
     """The exit code and one-line message of an expected error, or None for a bug."""
     from pydantic import ValidationError
 
-    from airflow_alerter.alerters.base import AlerterConfigError, AlerterError, AskNotSupported, config_error
+    from airflow_alerter.alerters.base import config_error
+    from airflow_alerter.exceptions import AlerterConfigError, AlerterError, AskNotSupported
 
     if isinstance(err, CommandError):
         return err.code, _one_line(err)
     if isinstance(err, ValidationError):  # a custom flavor validating its own input: never echo the input
         return EXIT_CONFIG, _one_line(config_error(err, err.title))
-    if isinstance(err, (registry.FlavorError, AlerterConfigError, AskNotSupported)):
+    if isinstance(err, AskNotSupported):
+        registry.add_ask_hint(err)
+        return EXIT_CONFIG, _one_line(err)
+    if isinstance(err, AlerterConfigError):  # flavor errors (unknown, unloadable, bad registration) too
         return EXIT_CONFIG, _one_line(err)
     if isinstance(err, AlerterError):
         return EXIT_FAILED, _one_line(err)

@@ -24,6 +24,15 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_alerter.exceptions import AlerterError
+
+# the errors lived here before airflow_alerter.exceptions: re-exported, so those imports keep working
+from airflow_alerter.exceptions import FlavorError as FlavorError
+from airflow_alerter.exceptions import FlavorLoadError as FlavorLoadError
+from airflow_alerter.exceptions import FlavorRegistrationError as FlavorRegistrationError
+from airflow_alerter.exceptions import RegistryFileError as RegistryFileError
+from airflow_alerter.exceptions import UnknownFlavorError as UnknownFlavorError
+
 if TYPE_CHECKING:
     from airflow_alerter.alerters.base import BaseAlerter
 
@@ -38,6 +47,8 @@ SOURCE_BUILTIN = "builtin"
 SOURCE_ENTRY_POINT = "entry point"
 SOURCE_REGISTRY_FILE = "registry file"
 SOURCE_REGISTERED = "registered"
+
+ASK_HINT_PREFIX = "Flavors that can ask:"
 
 BUILTIN_FLAVORS: dict[str, str] = {
     "smtp_email": "airflow_alerter.alerters.smtp_email:SMTPEmailAlerter",
@@ -61,27 +72,6 @@ _registered: dict[str, type[BaseAlerter]] = {}
 #: Flavor names end up in connection extras and on the command line: keep them plain.
 _FLAVOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _CLASS_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*|\.[A-Za-z_]\w*)")
-
-
-class FlavorError(Exception):
-    """Base of the registry's errors; each message says what is wrong and what to do."""
-
-
-class UnknownFlavorError(FlavorError, LookupError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"Unknown alerter flavor {name!r}. Known flavors: {', '.join(flavor_names())}.")
-
-
-class FlavorRegistrationError(FlavorError, TypeError, ValueError):
-    """A class cannot be a flavor (not importable, not an alerter, no FLAVOR, no post()), or its name is taken."""
-
-
-class FlavorLoadError(FlavorError, ImportError):
-    """A known flavor's class cannot be imported any more (a plugin broke, or its package was removed)."""
-
-
-class RegistryFileError(FlavorError, ValueError):
-    """The registry file cannot be read or written; the message names the file."""
 
 
 # --- the registry file ---------------------------------------------------------------------------
@@ -208,6 +198,8 @@ def import_target(target: str) -> type[BaseAlerter]:
                 f"in this environment (pip install ...), or its folder on PYTHONPATH?"
             ) from None
         raise FlavorRegistrationError(f"Importing module {module_name!r} failed: {err}") from None
+    except AlerterError as err:  # ours, e.g. a flavor class without post(): the message says it all
+        raise FlavorRegistrationError(f"Importing module {module_name!r} failed: {err}") from None
     except Exception as err:
         raise FlavorRegistrationError(f"Importing module {module_name!r} failed: {type(err).__name__}: {err}") from None
     for attr in attr_path.split("."):
@@ -322,7 +314,7 @@ def get_flavor(name: str) -> type[BaseAlerter]:
         return _registered[name]
     found = flavor_targets().get(name)
     if found is None:
-        raise UnknownFlavorError(name)
+        raise UnknownFlavorError(name, flavor_names())
     return _load(name, *found)
 
 
@@ -342,3 +334,9 @@ def flavors_that_can_ask() -> list[str]:
     return [
         name for name, (_, _, cls) in load_flavors().items() if not isinstance(cls, FlavorLoadError) and cls.can_ask()
     ]
+
+
+def add_ask_hint(err: AlerterError) -> None:
+    """Tell the reader of an :class:`AskNotSupported` which flavors can ask (the sensor and the CLI call this)."""
+    if not any(hint.startswith(ASK_HINT_PREFIX) for hint in err.hints):
+        err.add_hint(f"{ASK_HINT_PREFIX} {', '.join(flavors_that_can_ask()) or 'none installed'}.")

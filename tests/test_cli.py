@@ -455,7 +455,7 @@ def test_ask_through_a_flavor_that_cannot_ask_is_a_configuration_error(cli: RunC
     expect_error(
         cli("ask", "--conn-id", smtp_conn, "Deploy?"),
         4,
-        "The 'smtp_email' alerter flavor cannot ask questions (post only)",
+        "The 'smtp_email' alerter flavor cannot ask questions (post only). Flavors that can ask: ",
     )
 
 

@@ -208,7 +208,7 @@ def test_force_lets_a_registered_flavor_shadow_a_builtin(registry_file: Path, ba
         ),
         ("not_flavors.NoFlavorName", r"not_flavors:NoFlavorName does not set FLAVOR \(step 2"),
         ("not_flavors.SpacedName", r"has FLAVOR = 'my flavor': a flavor name uses only letters, digits"),
-        ("no_post.Silent", r"Importing module 'no_post' failed: TypeError: .*must implement post\(\) or deliver\(\)"),
+        ("no_post.Silent", r"Importing module 'no_post' failed: Alerter flavor 'silent' \(Silent\) must implement"),
         ("not_flavors.ShadowsSmtp", r"Flavor name 'smtp_email' is already taken by the builtin flavor .*--force"),
     ],
 )

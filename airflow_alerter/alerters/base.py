@@ -17,6 +17,13 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, ValidationError
 
+from airflow_alerter.exceptions import (
+    AlerterConfigError,
+    AlerterDeliveryError,
+    AlerterError,
+    AskNotSupported,
+    FlavorRegistrationError,
+)
 from airflow_alerter.models import (
     AlerterMessage,
     AskResult,
@@ -25,35 +32,26 @@ from airflow_alerter.models import (
     QuestionHandle,
 )
 
+#: the errors lived here before ``airflow_alerter.exceptions``; these imports keep working
+__all__ = [
+    "AlerterConfigError",
+    "AlerterDeliveryError",
+    "AlerterError",
+    "AnyConfig",
+    "AskNotSupported",
+    "BaseAlerter",
+    "ConnectionFields",
+    "NoSettings",
+    "SecretWebUrl",
+    "config_error",
+    "reject_unknown_extras",
+    "validate_model",
+]
+
 log = logging.getLogger(__name__)
 
 #: connections (or flavors) already warned about cleartext in this process: one warning each
 _WARNED_CLEARTEXT: set[str] = set()
-
-
-class AlerterError(Exception):
-    """Base of every error this package raises on purpose."""
-
-
-class AlerterConfigError(AlerterError, ValueError):
-    """A connection, setting or parameter is missing or invalid; the message names the field."""
-
-
-class AlerterDeliveryError(AlerterError):
-    """A message could not be delivered; the message says why (never with a secret in it)."""
-
-
-class AskNotSupported(AlerterError, NotImplementedError):
-    """The flavor can post but cannot carry an answer back."""
-
-    def __init__(self, flavor: str) -> None:
-        from airflow_alerter.registry import flavors_that_can_ask
-
-        can_ask = ", ".join(flavors_that_can_ask()) or "none installed"
-        super().__init__(
-            f"The {flavor!r} alerter flavor cannot ask questions (post only). "
-            f"Flavors that can ask: {can_ask}."
-        )
 
 
 class AnyConfig(BaseModel):
@@ -133,7 +131,9 @@ class BaseAlerter:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "FLAVOR" in cls.__dict__ and cls.post is BaseAlerter.post and cls.deliver is BaseAlerter.deliver:
-            raise TypeError(f"Alerter flavor {cls.FLAVOR!r} ({cls.__qualname__}) must implement post() or deliver()")
+            raise FlavorRegistrationError(
+                f"Alerter flavor {cls.FLAVOR!r} ({cls.__qualname__}) must implement post() or deliver()"
+            )
 
     def __init__(self, config: BaseModel | Mapping[str, Any] | None = None, settings: Any = None) -> None:
         self.config: Any = validate_model(self.Config, config, f"{self.FLAVOR} alerter config")

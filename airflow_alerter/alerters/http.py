@@ -36,6 +36,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from airflow_alerter.alerters.retry import TRANSIENT_STATUSES, RetryPolicy
+from airflow_alerter.exceptions import AlerterError
 
 if TYPE_CHECKING:
     import ssl
@@ -50,7 +51,7 @@ CONNECT_TIMEOUT = 10.0
 USER_AGENT = "airflow-alerter"
 
 
-class HttpError(Exception):
+class HttpError(AlerterError):
     """A failed call; ``status`` is None when no HTTP answer came back at all."""
 
     def __init__(

@@ -15,8 +15,9 @@ from typing import Any
 from airflow.sdk import BaseHook
 from pydantic import BaseModel, SecretStr
 
-from airflow_alerter.alerters.base import AlerterConfigError, BaseAlerter, ConnectionFields
-from airflow_alerter.registry import CONN_TYPE_FLAVORS, FlavorError, get_flavor
+from airflow_alerter.alerters.base import BaseAlerter, ConnectionFields
+from airflow_alerter.exceptions import AlerterConfigError
+from airflow_alerter.registry import CONN_TYPE_FLAVORS, get_flavor
 
 
 def _strip_provider_prefix(extra: Mapping[str, Any], conn_type: str) -> dict[str, Any]:
@@ -137,8 +138,9 @@ class AlerterHook(BaseHook):
             )
         try:
             return get_flavor(str(name))
-        except FlavorError as err:
-            raise AlerterConfigError(f"Connection {self.alerter_conn_id!r}: {err}") from None
+        except AlerterConfigError as err:  # FlavorError: unknown, or its class no longer loads
+            err.conn_id = err.conn_id or self.alerter_conn_id
+            raise err from None  # the same error, named after the connection; no chained input shown
 
     def get_alerter(self) -> BaseAlerter:
         """A configured alerter; config errors name the connection and the field, never a secret."""

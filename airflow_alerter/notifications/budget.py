@@ -17,6 +17,10 @@ import threading
 import time
 from collections.abc import Callable
 
+from airflow_alerter.exceptions import OutOfTime
+
+__all__ = ["EXIT_MARGIN", "OutOfTime", "callback_deadline", "dag_callback_time", "overtime", "run_within"]
+
 #: seconds kept back from the overtime, for logging the outcome and the process's own exit
 EXIT_MARGIN = 2.0
 
@@ -33,10 +37,6 @@ def dag_callback_time() -> float:
     from airflow_alerter._compat import conf
 
     return float(conf.getfloat("dag_processor", "dag_file_processor_timeout", fallback=50.0))
-
-
-class OutOfTime(TimeoutError):
-    """Delivery was still running when the callback's time ran out."""
 
 
 def run_within(action: Callable[[], None], deadline: float, why: str) -> None:

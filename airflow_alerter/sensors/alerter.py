@@ -126,7 +126,15 @@ class AlerterAskSensor(BaseSensorOperator):
         if handle is not None:
             self.log.info("Found the question an interrupted attempt posted (%s); not asking again", handle.message_id)
         else:
-            handle = alerter.send_question(self._question(context), params)
+            from airflow_alerter.exceptions import AskNotSupported
+
+            try:
+                handle = alerter.send_question(self._question(context), params)
+            except AskNotSupported as err:
+                from airflow_alerter.registry import add_ask_hint
+
+                add_ask_hint(err)
+                raise
             self.log.info("Posted the question to %s (%s); waiting for an answer", handle.channel, handle.message_id)
         Variable.set(key, handle.model_dump_json(),
                      description="airflow-alerter: the question this sensor is waiting on")
