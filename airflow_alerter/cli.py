@@ -158,8 +158,12 @@ def describe_model(model: type[BaseModel]) -> dict[str, Any]:
 
 def describe_flavor(name: str) -> dict[str, Any]:
     flavor = registry.get_flavor(name)
-    source, target = registry.flavor_targets()[name]
-    conn_types = sorted(conn_type for conn_type, served in registry.CONN_TYPE_FLAVORS.items() if served == name)
+    if registry.is_class_path(name):
+        source, target = registry.SOURCE_CLASS_PATH, registry.normalize_target(name)
+        conn_types: list[str] = []
+    else:
+        source, target = registry.flavor_targets()[name]
+        conn_types = sorted(conn_type for conn_type, served in registry.conn_type_flavors().items() if served == name)
     doc = (flavor.__doc__ or "").strip()
     return {
         "name": name,

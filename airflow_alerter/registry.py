@@ -1,16 +1,24 @@
-"""Flavor name -> alerter class: built-ins, installed plugins, the registry file and ``register()``.
+"""Flavor name -> alerter class: entry points (ours and other packages'), the registry file and ``register()``.
 
 Where a name is looked up, most explicit first (the first that knows the name wins):
 
 1. ``register(MyAlerter)`` in this process (a DAG file or a plugin calling it);
 2. the registry file written by ``airflow-alerter flavor register`` — one per Airflow installation,
-   ``$AIRFLOW_HOME/airflow_alerter_flavors.json`` unless ``AIRFLOW_ALERTER_REGISTRY`` names another;
+   ``$AIRFLOW_HOME/airflow_alerter_flavors.json`` unless ``AIRFLOW_ALERTER_REGISTRY`` names another
+   (the least preferred way: every machine that sends alerts must carry the file);
 3. entry points of the group ``airflow_alerter.flavors`` declared by installed packages;
-4. the flavors shipped with this package.
+4. the same entry points of this package: the built-in flavors are declared in its pyproject.toml
+   exactly as a plugin declares its own, so adding one is a module and one entry-point line.
 
-Classes are imported only when asked for, so listing names stays cheap and a broken third-party
-flavor cannot stop the built-in ones from loading. This module stays import-light (stdlib only at
-module level, no Airflow): the hook, the CLI and ``get_provider_info`` all import it.
+A connection extra may also name a class directly, ``"flavor": "package.module:Class"``.
+
+Each flavor class says which Airflow connection types it serves (``CONN_TYPES``); the map from a
+type to its flavor is built from the discovered classes, never kept by hand. Discovery is cached per
+process: entry points are scanned once per ``sys.path``, the registry file is read again only when
+its modification time or size changes. Classes are imported only when asked for, so listing names
+stays cheap and a broken third-party flavor cannot stop the built-in ones from loading. This module
+stays import-light (stdlib only at module level, no Airflow): the hook, the CLI and
+``get_provider_info`` all import it, and nothing here runs when a DAG file merely imports the package.
 """
 
 from __future__ import annotations
@@ -19,8 +27,9 @@ import json
 import logging
 import os
 import re
+import sys
 from importlib import import_module
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, distribution, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,25 +56,12 @@ SOURCE_BUILTIN = "builtin"
 SOURCE_ENTRY_POINT = "entry point"
 SOURCE_REGISTRY_FILE = "registry file"
 SOURCE_REGISTERED = "registered"
+SOURCE_CLASS_PATH = "class path"
+
+#: the distribution whose own entry points are the built-in flavors
+DISTRIBUTION = "airflow-alerter"
 
 ASK_HINT_PREFIX = "Flavors that can ask:"
-
-BUILTIN_FLAVORS: dict[str, str] = {
-    "smtp_email": "airflow_alerter.alerters.smtp_email:SMTPEmailAlerter",
-    "slack": "airflow_alerter.alerters.slack:SlackAlerter",
-    "discord": "airflow_alerter.alerters.discord:DiscordAlerter",
-    "webhook": "airflow_alerter.alerters.webhook:WebhookAlerter",
-}
-
-#: Airflow connection types whose connections work unchanged, and the flavor that serves them.
-#: Our own ``alerter`` type names its flavor in the extra ``flavor``.
-CONN_TYPE_FLAVORS: dict[str, str] = {
-    "smtp": "smtp_email",
-    "email": "smtp_email",
-    "slack": "slack",
-    "slackwebhook": "slack",
-    "discord": "discord",
-}
 
 _registered: dict[str, type[BaseAlerter]] = {}
 
@@ -110,13 +106,31 @@ def _read_registry_file(path: Path) -> dict[str, str]:
     return {str(name): target for name, target in flavors.items()}
 
 
+#: (path, modification time, size) of the registry file last read, and its table
+_file_cache: tuple[tuple[str, int, int] | None, dict[str, str]] = (None, {})
+
+
 def registry_file_flavors() -> dict[str, str]:
-    """The flavors in the registry file; a damaged file is logged and ignored so built-ins keep working."""
+    """The flavors in the registry file; a damaged file is logged (once) and ignored so built-ins keep working.
+
+    Read again only when the file's modification time or size changed: an alert costs one ``stat``.
+    """
+    global _file_cache
+    path = registry_path()
     try:
-        return _read_registry_file(registry_path())
+        status = path.stat()
+        stamp: tuple[str, int, int] | None = (str(path), status.st_mtime_ns, status.st_size)
+    except OSError:
+        stamp = None  # no file (or unreadable: _read_registry_file says why)
+    if stamp is not None and _file_cache[0] == stamp:
+        return dict(_file_cache[1])
+    try:
+        flavors = _read_registry_file(path)
     except RegistryFileError as err:
         log.warning("%s", err)
-        return {}
+        flavors = {}
+    _file_cache = (stamp, flavors)
+    return dict(flavors)
 
 
 def _write_registry_file(path: Path, flavors: dict[str, str]) -> None:
@@ -169,6 +183,12 @@ def check_flavor_class(candidate: object, where: str) -> str:
     if candidate.post is BaseAlerter.post and candidate.deliver is BaseAlerter.deliver:
         raise FlavorRegistrationError(
             f"{where} does not implement post() (step 3: def post(self, message, params=None))"
+        )
+    conn_types = getattr(candidate, "CONN_TYPES", ())
+    if not isinstance(conn_types, tuple) or not all(isinstance(item, str) and item for item in conn_types):
+        raise FlavorRegistrationError(
+            f"{where} has CONN_TYPES = {conn_types!r}: give a tuple of Airflow connection types, "
+            f'such as CONN_TYPES = ("my_service",), or leave it out'
         )
     return name
 
@@ -247,7 +267,7 @@ def _refuse_taken_name(name: str, target: str, in_file: dict[str, str], file: Pa
             f"Flavor {name!r} is already registered in {file} as {in_file[name]}; run "
             f"'airflow-alerter flavor unregister {name}' first, or register with --force to replace it"
         )
-    for source, others in ((SOURCE_ENTRY_POINT, entry_point_flavors()), (SOURCE_BUILTIN, BUILTIN_FLAVORS)):
+    for source, others in ((SOURCE_ENTRY_POINT, entry_point_flavors()), (SOURCE_BUILTIN, builtin_flavors())):
         if others.get(name) not in (None, target):
             raise FlavorRegistrationError(
                 f"Flavor name {name!r} is already taken by the {source} flavor {others[name]}; give your class "
@@ -273,14 +293,57 @@ def unregister_name(name: str) -> str:
 
 # --- looking up ----------------------------------------------------------------------------------
 
+#: sys.path at the last entry-point scan, and what it found: (name, "module:Class", distribution)
+_scan_cache: tuple[tuple[str, ...] | None, list[tuple[str, str, str]]] = (None, [])
+#: the flavor table the conn-type map was built from, and the map
+_conn_type_cache: tuple[tuple[Any, ...] | None, dict[str, str]] = (None, {})
+
+
+def _canonical(dist_name: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist_name).lower()
+
+
+def _scan_entry_points() -> list[tuple[str, str, str]]:
+    """Every ``airflow_alerter.flavors`` entry point on ``sys.path``, scanned once per ``sys.path``."""
+    global _scan_cache
+    key = tuple(sys.path)
+    if _scan_cache[0] != key:
+        found = []
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            dist = getattr(ep, "dist", None)
+            found.append((ep.name, ep.value, _canonical(dist.name) if dist is not None else ""))
+        _scan_cache = (key, found)
+    return _scan_cache[1]
+
+
+#: sys.path when this package's own metadata was last read, and its flavors
+_builtin_cache: tuple[tuple[str, ...] | None, dict[str, str]] = (None, {})
+
+
+def builtin_flavors() -> dict[str, str]:
+    """This package's own flavors: the entry points its pyproject.toml declares (read from its own metadata
+    only, no scan of every installed package; once per ``sys.path``)."""
+    global _builtin_cache
+    key = tuple(sys.path)
+    if _builtin_cache[0] != key:
+        try:
+            eps = distribution(DISTRIBUTION).entry_points
+            flavors = {ep.name: ep.value for ep in eps if ep.group == ENTRY_POINT_GROUP}
+        except PackageNotFoundError:  # imported from a source tree that was never installed
+            flavors = {}
+        _builtin_cache = (key, flavors)
+    return dict(_builtin_cache[1])
+
 
 def entry_point_flavors() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    """Flavors other installed packages declare (this package's own are :func:`builtin_flavors`)."""
+    own = _canonical(DISTRIBUTION)
+    return {name: target for name, target, dist in _scan_entry_points() if dist != own}
 
 
 def flavor_targets() -> dict[str, tuple[str, str]]:
     """Every known flavor name -> (source, "module:Class") of the source that wins for it."""
-    table = {name: (SOURCE_BUILTIN, target) for name, target in BUILTIN_FLAVORS.items()}
+    table = {name: (SOURCE_BUILTIN, target) for name, target in builtin_flavors().items()}
     table.update({name: (SOURCE_ENTRY_POINT, target) for name, target in entry_point_flavors().items()})
     table.update({name: (SOURCE_REGISTRY_FILE, target) for name, target in registry_file_flavors().items()})
     table.update({name: (SOURCE_REGISTERED, _class_target(cls)) for name, cls in _registered.items()})
@@ -296,6 +359,11 @@ def flavor_names() -> list[str]:
     return sorted(flavor_targets())
 
 
+def is_class_path(name: str) -> bool:
+    """``package.module:Class`` names a class directly; flavor names never hold a colon."""
+    return ":" in name
+
+
 def _load(name: str, source: str, target: str) -> type[BaseAlerter]:
     if source == SOURCE_REGISTERED:
         return _registered[name]
@@ -309,12 +377,21 @@ def _load(name: str, source: str, target: str) -> type[BaseAlerter]:
 
 
 def get_flavor(name: str) -> type[BaseAlerter]:
-    """The alerter class for ``name``: registered > registry file > entry points > built-ins."""
+    """The alerter class for ``name`` (registered > registry file > entry points > built-ins), or for a
+    class path ``package.module:Class``."""
     if name in _registered:
         return _registered[name]
+    if is_class_path(name):
+        return _load(name, SOURCE_CLASS_PATH, normalize_target(name))
     found = flavor_targets().get(name)
     if found is None:
-        raise UnknownFlavorError(name, flavor_names())
+        err = UnknownFlavorError(name, flavor_names())
+        if not builtin_flavors():
+            err.add_hint(
+                f"Not even the built-in flavors were found: they are entry points of the {DISTRIBUTION} "
+                f"distribution, so install it (pip install airflow-alerter, or pip install -e . in a checkout)."
+            )
+        raise err
     return _load(name, *found)
 
 
@@ -334,6 +411,43 @@ def flavors_that_can_ask() -> list[str]:
     return [
         name for name, (_, _, cls) in load_flavors().items() if not isinstance(cls, FlavorLoadError) and cls.can_ask()
     ]
+
+
+_SOURCE_RANK = {SOURCE_BUILTIN: 0, SOURCE_ENTRY_POINT: 1, SOURCE_REGISTRY_FILE: 2, SOURCE_REGISTERED: 3}
+
+
+def conn_type_flavors() -> dict[str, str]:
+    """Airflow connection type -> the flavor serving it, from each flavor's ``CONN_TYPES``.
+
+    Our own ``alerter`` type names its flavor in the extra ``flavor`` instead. Two flavors claiming
+    one type: the more explicit source wins (as for names), then the later name. A flavor that does
+    not load is left out (``airflow-alerter flavor list`` shows why). Cached until the flavor table
+    changes.
+    """
+    global _conn_type_cache
+    targets = flavor_targets()
+    key = tuple(sorted((name, source, target) for name, (source, target) in targets.items()))
+    if _conn_type_cache[0] == key:
+        return dict(_conn_type_cache[1])
+    served: dict[str, str] = {}
+    for name, (source, target) in sorted(targets.items(), key=lambda item: (_SOURCE_RANK[item[1][0]], item[0])):
+        try:
+            alerter_class = _load(name, source, target)
+        except FlavorLoadError as err:
+            log.debug("%s", err)
+            continue
+        served.update({conn_type: name for conn_type in alerter_class.CONN_TYPES})
+    _conn_type_cache = (key, served)
+    return dict(served)
+
+
+def __getattr__(name: str) -> Any:
+    """``BUILTIN_FLAVORS`` and ``CONN_TYPE_FLAVORS`` were hand-kept tables; they are derived now."""
+    if name == "BUILTIN_FLAVORS":
+        return builtin_flavors()
+    if name == "CONN_TYPE_FLAVORS":
+        return conn_type_flavors()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def add_ask_hint(err: AlerterError) -> None:

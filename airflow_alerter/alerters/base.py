@@ -118,6 +118,8 @@ class BaseAlerter:
     """
 
     FLAVOR: ClassVar[str]
+    #: Airflow connection types this flavor serves as they are (``("slack",)``); any flavor serves ``alerter``
+    CONN_TYPES: ClassVar[tuple[str, ...]] = ()
     Config: ClassVar[type[BaseModel]] = AnyConfig
     Settings: ClassVar[type[BaseModel]] = NoSettings
     Parameters: ClassVar[type[BaseAlerterParameters]] = BaseAlerterParameters

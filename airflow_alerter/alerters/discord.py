@@ -267,6 +267,7 @@ class DiscordAlerter(BaseAlerter):
     """Alerts and approval questions on Discord."""
 
     FLAVOR: ClassVar[str] = "discord"
+    CONN_TYPES: ClassVar[tuple[str, ...]] = ("discord",)
     Config = DiscordAlerterConfig
     Settings = DiscordAlerterSettings
     Parameters = DiscordAlerterParameters

@@ -271,6 +271,7 @@ class SlackAlerter(BaseAlerter):
     """Alerts and approval questions on Slack."""
 
     FLAVOR: ClassVar[str] = "slack"
+    CONN_TYPES: ClassVar[tuple[str, ...]] = ("slack", "slackwebhook")
     Config = SlackAlerterConfig
     Settings = SlackAlerterSettings
     Parameters = SlackAlerterParameters

@@ -210,6 +210,7 @@ class SMTPEmailAlerter(BaseAlerter):
     """Send alerts as email through any SMTP server (STARTTLS, implicit TLS or plain; AUTH optional)."""
 
     FLAVOR: ClassVar[str] = "smtp_email"
+    CONN_TYPES: ClassVar[tuple[str, ...]] = ("smtp", "email")
     Config = SMTPEmailAlerterConfig
     Settings = SMTPEmailAlerterSettings
     Parameters = SMTPEmailAlerterParameters

@@ -1,8 +1,9 @@
 """AlerterHook: the one place that reads an Airflow connection and turns it into a configured alerter.
 
 Existing connections work unchanged: an ``smtp`` connection becomes the ``smtp_email`` flavor, a
-``slack`` one the ``slack`` flavor, and so on (``registry.CONN_TYPE_FLAVORS``). Our own ``alerter``
-type names any registered flavor, custom ones included, in its extra ``flavor``.
+``slack`` one the ``slack`` flavor, and so on (each flavor's ``CONN_TYPES``, gathered by
+``registry.conn_type_flavors()``). Our own ``alerter`` type names any flavor, custom ones included,
+in its extra ``flavor``: a flavor name, or a class path ``package.module:Class``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import BaseModel, SecretStr
 
 from airflow_alerter.alerters.base import BaseAlerter, ConnectionFields
 from airflow_alerter.exceptions import AlerterConfigError
-from airflow_alerter.registry import CONN_TYPE_FLAVORS, get_flavor
+from airflow_alerter.registry import conn_type_flavors, get_flavor
 
 
 def _strip_provider_prefix(extra: Mapping[str, Any], conn_type: str) -> dict[str, Any]:
@@ -127,13 +128,14 @@ class AlerterHook(BaseHook):
     @cached_property
     def flavor(self) -> type[BaseAlerter]:
         fields = self.connection_fields
-        name = fields.extra.get("flavor") if fields.conn_type == self.conn_type else CONN_TYPE_FLAVORS.get(
-            fields.conn_type
-        )
+        if fields.conn_type == self.conn_type:
+            name = fields.extra.get("flavor")
+        else:
+            name = conn_type_flavors().get(fields.conn_type)
         if not name:
             raise AlerterConfigError(
                 f"Connection {self.alerter_conn_id!r} of type {fields.conn_type!r} cannot be used as an alerter: "
-                f"use one of the types {', '.join(sorted(CONN_TYPE_FLAVORS))}, or type 'alerter' with an extra "
+                f"use one of the types {', '.join(sorted(conn_type_flavors()))}, or type 'alerter' with an extra "
                 f"'flavor'"
             )
         try:
