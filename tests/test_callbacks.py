@@ -159,6 +159,21 @@ def test_callback_with_a_missing_connection_only_warns(run_dag: RunDag, read_log
     assert "Failure alert through connection 'not_defined_anywhere' was not sent" in read_logs()
 
 
+def test_storm_aggregation_is_opt_in_so_a_lone_failure_is_alerted_at_once() -> None:
+    """benchmarks/storm.py: a 10 s window held a lone failure's alert 10 s while its siblings still ran."""
+    from types import SimpleNamespace
+
+    from airflow_alerter import alerter_failure_callback
+    from airflow_alerter.notifications import storm
+
+    mapped = {"ti": SimpleNamespace(map_index=3, dag_id="etl", run_id="r1", task_id="load")}
+
+    notifier = alerter_failure_callback("ops_email")
+
+    assert notifier.storm_window == 0
+    assert storm.storm_window(mapped, "ops_email", "failure", notifier.storm_window) is None
+
+
 def test_mapped_failures_under_dag_test_are_alerted_one_by_one_without_waiting(
     run_dag: RunDag, smtp_conn: str, smtp_server: LocalSMTPServer, read_logs: Callable[[], str]
 ) -> None:

@@ -9,9 +9,11 @@ A callback must never be the reason a DAG misbehaves: whatever goes wrong while 
 missing connection, a server down, a bad template) is logged as a warning naming the connection,
 the flavor and the reason, and the task's state is left alone.
 
-Mapped tasks can fail by the hundred at once. Their alerts are gathered: the first instance to
-fail waits up to ``storm_window`` seconds (10 by default) (or until its siblings have all finished) and sends one
-summary naming every instance that failed meanwhile (see :mod:`airflow_alerter.storm`).
+Mapped tasks can fail by the hundred at once. With ``storm_window=10`` (opt-in; off by default)
+their alerts are gathered: the first instance to fail waits up to that many seconds (or until its
+siblings have all finished) and sends one summary naming every instance that failed meanwhile (see
+:mod:`airflow_alerter.storm`). Off by default because that wait delays a lone failure's alert by the
+whole window while its siblings still run (benchmarks/storm.py: 10.0 s, against 0 without).
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ DAG_TITLES: dict[str, str] = {
 }
 TRACEBACK_LINES = 30
 #: seconds the first failing mapped instance waits for its siblings before sending one summary; it
-#: must fit in Airflow's ``[core] task_success_overtime`` (20 s) with time left to send
-DEFAULT_STORM_WINDOW = 10.0
+#: storm aggregation is opt-in: a window delays a lone failure's alert (see the module docstring).
+#: A window must fit in Airflow's ``[core] task_success_overtime`` (20 s) with time left to send.
+DEFAULT_STORM_WINDOW = 0.0
 
 
 def _trimmed_traceback(error: BaseException, lines: int) -> str:
@@ -124,9 +127,9 @@ class AlerterNotifier(BaseNotifier):
     :param settings: per-task flavor settings, e.g. ``{"recipient_email": ["ops@example.com"]}``.
     :param alerter_params: per-call flavor parameters (e.g. ``SMTPEmailAlerterParameters``).
     :param storm_window: mapped task instances only: seconds to gather the alerts of the same run and
-        connection into one summary (default 10; 0 sends one alert per instance). Airflow ends a task's
-        process ``[core] task_success_overtime`` seconds after its final state, so longer windows
-        are shortened to fit unless that setting is raised.
+        connection into one summary (default 0: one alert per instance, sent at once; 10 is a good
+        window). Airflow ends a task's process ``[core] task_success_overtime`` seconds after its
+        final state, so longer windows are shortened to fit unless that setting is raised.
     """
 
     template_fields = ("alerter_conn_id", "title", "body", "settings")

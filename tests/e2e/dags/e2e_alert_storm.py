@@ -12,7 +12,7 @@ ROWS = 200
 
 with DAG("e2e_alert_storm", schedule=None, catchup=False, tags=["e2e"]) as dag:
 
-    @task(retries=0, on_failure_callback=alerter_failure_callback("ops_email"))
+    @task(retries=0, on_failure_callback=alerter_failure_callback("ops_email", storm_window=10))
     def fail_every_row(row: int) -> None:
         raise ValueError(f"row {row} is malformed")
 
