@@ -44,7 +44,6 @@ __all__ = [
     "NoSettings",
     "SecretWebUrl",
     "config_error",
-    "reject_unknown_extras",
     "validate_model",
 ]
 
