@@ -137,7 +137,8 @@ def _quiet_mentions(text: str) -> str:
     (``<!channel>``, ``<@U123>``), which Mattermost's webhook expands into mentions, after the <.
     A Slack-style link ``<url|label>`` would become a Markdown link: its ``<`` becomes ``&lt;``.
     """
-    text = _SLACK_LINK.sub("&lt;", text)
+    while _SLACK_LINK.search(text):  # escaping one < can make an earlier one start a link ("< <a|b>")
+        text = _SLACK_LINK.sub("&lt;", text)
     text = _SLACK_TOKEN.sub(f"<{ZWSP}", text)
     return _MATTERMOST_MENTIONS.sub(f"@{ZWSP}", text)
 
