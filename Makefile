@@ -1,9 +1,16 @@
 # Two commands a newcomer needs: `make demo` and `make test`. Both create the venv on first use.
+# `make test` runs on the Airflow pyproject.toml resolves today (3.3.x); `make test-matrix` runs the
+# suite without tests/e2e on the older minors the package supports, each in its own venv.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint benchmark clean
+# The newest patch of each older supported minor; one venv each (.venv-af31, .venv-af32).
+AIRFLOW_af31 := 3.1.8
+AIRFLOW_af32 := 3.2.2
+MATRIX := af31 af32
+
+.PHONY: demo test test-matrix $(addprefix test-,$(MATRIX)) lint benchmark clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +30,21 @@ lint: $(VENV)/.installed-test ## ruff + mypy (strict) on the package
 
 test: lint ## install, lint, then run the whole test suite
 	$(PY) -m pytest
+
+# The venvs of the matrix: the same .[test] extras, with Airflow pinned to that minor's patch.
+.venv-%/bin/python:
+	$(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --upgrade pip
+
+.venv-%/.installed-test: pyproject.toml setup.cfg | .venv-%/bin/python
+	.venv-$*/bin/python -m pip install --quiet -e ".[test]" "apache-airflow==$(AIRFLOW_$*)"
+	touch $@
+
+# tests/e2e starts a whole engine and runs on the README's Airflow only (make test).
+$(addprefix test-,$(MATRIX)): test-%: .venv-%/.installed-test
+	.venv-$*/bin/python -m pytest --ignore=tests/e2e
+
+test-matrix: $(addprefix test-,$(MATRIX)) ## the suite without tests/e2e on Airflow 3.1 and 3.2
 
 benchmark: $(VENV)/.installed-test ## print cost ratios against the baselines; writes docs/benchmarks.md
 	$(PY) benchmarks/run.py
