@@ -8,6 +8,10 @@ PY := $(VENV)/bin/python
 # The newest patch of each older supported minor; one venv each (.venv-af31, .venv-af32).
 AIRFLOW_af31 := 3.1.8
 AIRFLOW_af32 := 3.2.2
+# Airflow 3.2.2 does not cap fastapi, and with fastapi 0.137+ its execution API cannot build the
+# task-state model (pydantic: "TITerminalStatePayload needs a discriminator field"), so no task can
+# report its end; 3.3.2 itself declares fastapi<0.137. Airflow's constraints file pins it too.
+PINS_af32 := "fastapi<0.137"
 MATRIX := af31 af32
 
 .PHONY: demo test test-matrix $(addprefix test-,$(MATRIX)) lint benchmark clean
@@ -37,7 +41,7 @@ test: lint ## install, lint, then run the whole test suite
 	.venv-$*/bin/python -m pip install --quiet --upgrade pip
 
 .venv-%/.installed-test: pyproject.toml setup.cfg | .venv-%/bin/python
-	.venv-$*/bin/python -m pip install --quiet -e ".[test]" "apache-airflow==$(AIRFLOW_$*)"
+	.venv-$*/bin/python -m pip install --quiet -e ".[test]" "apache-airflow==$(AIRFLOW_$*)" $(PINS_$*)
 	touch $@
 
 # tests/e2e starts a whole engine and runs on the README's Airflow only (make test).

@@ -89,27 +89,45 @@ def _forget_stored_dag(dag_id: str) -> None:
 
 
 @contextmanager
-def _callbacks_see_the_exception() -> Iterator[None]:
-    """Hand task callbacks the task's exception in ``dag.test()``, as a worker does on every version.
+def _dag_test_as_deployed() -> Iterator[None]:
+    """Run ``dag.test()`` as a deployed Airflow runs tasks, on every supported version.
 
-    A worker's task runner sets ``context["exception"]`` before the callbacks run (``task_runner.main``
-    on 3.1, 3.2 and 3.3); ``dag.test()``'s in-process runner does so only from 3.3 on. Without this,
-    failure alerts in 3.1/3.2 ``dag.test()`` runs lack the exception a deployed Airflow gives them.
-    On 3.3 the wrapper finds the exception already set and changes nothing.
+    Two things only ``dag.test()`` on Airflow 3.1/3.2 does differently, neither a promise to users:
+
+    - A worker's task runner sets ``context["exception"]`` before the task callbacks run
+      (``task_runner.main`` on 3.1, 3.2 and 3.3); ``dag.test()``'s in-process runner does so only from
+      3.3 on, so failure alerts in 3.1/3.2 ``dag.test()`` runs lacked the exception.
+    - 3.2's in-process execution API ends its app's lifespan when the ``InProcessExecutionAPI``
+      object is garbage-collected, which the supervisor lets happen as soon as it has taken the
+      transport; the task's next API call then fails (``'State' object has no attribute
+      'svcs_registry'``) and the task ends ``failed``. 3.3 ties the lifespan to the transport; an
+      api-server keeps its app for its whole life. The fixture keeps the object for the run.
+
+    On 3.3 both wrappers find the work already done and change nothing.
     """
-    from airflow.sdk.execution_time import task_runner
+    from airflow.sdk.execution_time import supervisor, task_runner
 
-    original = task_runner.finalize
+    original_finalize = task_runner.finalize
+    original_api_server = supervisor.in_process_api_server
 
     def finalize(ti: Any, state: Any, context: Any, log: Any, error: BaseException | None = None) -> Any:
         context.setdefault("exception", error)
-        return original(ti, state, context, log, error)
+        return original_finalize(ti, state, context, log, error)
+
+    kept: list[Any] = []
+
+    def in_process_api_server() -> Any:
+        api = original_api_server()
+        kept.append(api)
+        return api
 
     task_runner.finalize = finalize  # type: ignore[assignment]
+    supervisor.in_process_api_server = in_process_api_server
     try:
         yield
     finally:
-        task_runner.finalize = original  # type: ignore[assignment]
+        task_runner.finalize = original_finalize  # type: ignore[assignment]
+        supervisor.in_process_api_server = original_api_server
 
 
 def _stored_texts() -> list[str]:
@@ -132,7 +150,7 @@ def run_dag(dags_folder: Path) -> RunDag:
         path.write_text(textwrap.dedent(source))
         dag = _load_dag(path, dag_id)
         _forget_stored_dag(dag.dag_id)
-        with _callbacks_see_the_exception():
+        with _dag_test_as_deployed():
             dag_run = dag.test(**test_kwargs)
         assert_no_secrets(*_stored_texts(), where="XCom or rendered template fields")
         states = {}
