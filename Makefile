@@ -14,7 +14,7 @@ AIRFLOW_af32 := 3.2.2
 PINS_af32 := "fastapi<0.137"
 MATRIX := af31 af32
 
-.PHONY: demo test test-matrix $(addprefix test-,$(MATRIX)) lint benchmark clean
+.PHONY: demo test test-matrix $(addprefix test-,$(MATRIX)) lint benchmark benchmark-versions clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ test-matrix: $(addprefix test-,$(MATRIX)) ## the suite without tests/e2e on Airf
 
 benchmark: $(VENV)/.installed-test ## print cost ratios against the baselines; writes docs/benchmarks.md
 	$(PY) benchmarks/run.py
+
+benchmark-versions: $(VENV)/.installed-test .venv-af31/.installed-test ## the import ratio on Airflow 3.1 and 3.3, into docs/benchmarks.md
+	$(PY) benchmarks/imports_by_version.py .venv-af31 $(VENV)
 
 clean:
 	rm -rf demo-output test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -447,7 +447,14 @@ def test_interrupted_ask_exits_130(team_log: Path) -> None:
 
     process.send_signal(signal.SIGINT)
 
-    _, err = process.communicate(timeout=60)
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        # what the child inherited: an ignored or blocked SIGINT survives exec
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        pytest.fail(f"SIGINT did not end the command; this process's SIGINT handler: "
+                    f"{signal.getsignal(signal.SIGINT)!r}, blocked signals: {sorted(blocked)}")
     assert (process.returncode, err.strip()) == (130, "airflow-alerter: interrupted")
 
 
