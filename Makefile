@@ -36,6 +36,8 @@ test: lint ## install, lint, then run the whole test suite
 	$(PY) -m pytest
 
 # The venvs of the matrix: the same .[test] extras, with Airflow pinned to that minor's patch.
+# PRECIOUS: make would otherwise delete a venv's python as an intermediate file of the pattern chain.
+.PRECIOUS: .venv-%/bin/python .venv-%/.installed-test
 .venv-%/bin/python:
 	$(PYTHON) -m venv .venv-$*
 	.venv-$*/bin/python -m pip install --quiet --upgrade pip
