@@ -20,38 +20,79 @@ Private Airflow names this package relies on, and why there is no public one:
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import warnings
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import conf
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
 
 __all__ = [
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "conf",
+    "dagbag_type",
+    "quiet_airflow_startup",
     "redact",
     "runs_in_dag_test",
 ]
 
-# Task control-flow exceptions. The Task SDK catches these by class, so they must be the classes the
-# installed task runner imports.
-try:
+
+def _task_exceptions() -> dict[str, Any]:
+    """Task control flow: raised by a task, caught by the Task SDK's runner by class."""
     # 3.2, 3.3: defined in the Task SDK; airflow.exceptions re-exports them with a deprecation warning
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout, AirflowSkipException
-except ImportError:  # 3.1: airflow.sdk.exceptions exists but has not got them; the 3.1 task runner catches these
-    from airflow.exceptions import (  # type: ignore[no-redef]
-        AirflowFailException,
-        AirflowSensorTimeout,
-        AirflowSkipException,
-    )
+    from airflow.sdk import exceptions
 
-# Airflow's configuration as a task reads it (conf.get, getboolean, getfloat, ...).
-try:
-    # 3.2, 3.3: public; airflow.sdk.conf is airflow.sdk.configuration.conf
-    from airflow.sdk import conf
-except ImportError:  # 3.1: no airflow.sdk.configuration yet; core's parser reads the same airflow.cfg and env
-    from airflow.configuration import conf  # type: ignore[assignment]
+    if not hasattr(exceptions, "AirflowSkipException"):
+        # 3.1: airflow.sdk.exceptions exists but has not got them; the 3.1 task runner catches these
+        from airflow import exceptions  # type: ignore[no-redef]
+    return {name: getattr(exceptions, name) for name in _EXCEPTIONS}
 
-# All of the above are loaded by ``import airflow.sdk`` already (checked on 3.1.8, 3.2.2, 3.3.2), so
-# importing this module costs a DAG file nothing extra.
+
+def _conf() -> Any:
+    """Airflow's configuration as a task reads it (``conf.get``, ``getboolean``, ``getfloat``, ...)."""
+    try:
+        # 3.2, 3.3: public; airflow.sdk.conf is airflow.sdk.configuration.conf
+        from airflow.sdk import conf
+    except ImportError:  # 3.1: no airflow.sdk.configuration yet; core's parser reads the same airflow.cfg and env
+        from airflow.configuration import conf  # type: ignore[assignment]
+    return conf
+
+
+_EXCEPTIONS = ("AirflowFailException", "AirflowSensorTimeout", "AirflowSkipException")
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve the Airflow names on first use: importing this module imports no Airflow.
+
+    What they load, ``import airflow.sdk`` loads anyway (checked on 3.1.8, 3.2.2, 3.3.2), so a DAG
+    file pays nothing extra; the CLI's flavor commands, which never import Airflow, stay free.
+    """
+    if name in _EXCEPTIONS:
+        value = _task_exceptions()[name]
+    elif name == "conf":
+        value = _conf()
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def quiet_airflow_startup() -> None:
+    """Keep Airflow's start-up chatter out of a command line's stderr; call before importing Airflow.
+
+    3.1: ``import airflow`` imports alembic, whose plugin loader logs seven INFO lines ("setup plugin
+    alembic.autogenerate...") through Airflow's log handler, and deprecation warnings raised inside
+    Airflow's own modules (a provider's compat shim, SQLAlchemy 2.1's ``noload``) are printed. 3.2,
+    3.3: neither happens (checked on 3.2.2, 3.3.2); the filters then change nothing. Warnings raised
+    from this package's own code still show. Call it again once Airflow is imported: Airflow puts
+    its own warning filters (``default`` for its DeprecationWarnings) in front of earlier ones.
+    """
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module=r"airflow\.")
 
 
 def redact(value: Any) -> Any:
@@ -80,3 +121,17 @@ def runs_in_dag_test() -> bool:
     except ImportError:
         return False
     return type(getattr(task_runner, "SUPERVISOR_COMMS", None)).__name__ == "InProcessSupervisorComms"
+
+
+def dagbag_type() -> type[DagBag]:
+    """Airflow's ``DagBag`` (parses a DAG folder), for the tests, benchmarks and ``scripts/demo.py``.
+
+    The package itself never parses DAG folders; this sits here so that the one place that knows
+    where Airflow names live knows this one too.
+    """
+    try:
+        # 3.2, 3.3: moved here; airflow.models.dagbag.DagBag still works there but warns it is deprecated
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # 3.1: only in airflow.models.dagbag
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+    return DagBag

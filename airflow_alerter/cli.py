@@ -257,8 +257,10 @@ def _alerter(conn_id: str) -> BaseAlerter:
     # Airflow's own CLI commands run in the "server" context, where connections stored in the
     # metadata DB are visible as well as env vars and secrets backends; so does this admin tool.
     os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
+    from airflow_alerter._compat import quiet_airflow_startup
     from airflow_alerter.hooks.alerter import AlerterHook
 
+    quiet_airflow_startup()  # again: importing Airflow put its own warning filters in front of ours
     return AlerterHook(conn_id).get_alerter()
 
 
@@ -483,8 +485,11 @@ def _expected(err: Exception) -> tuple[int, str] | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script passes it to ``sys.exit``)."""
+    from airflow_alerter._compat import quiet_airflow_startup
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_airflow_startup()  # before any command imports Airflow: an error stays one line on stderr
     try:
         code: int = args.handler(args)
     except KeyboardInterrupt:

@@ -102,7 +102,8 @@ def write_dag_folders(workdir: Path, dag_count: int) -> dict[str, Path]:
 
 DAGBAG = """
 import json, sys, time
-from airflow.dag_processing.dagbag import DagBag
+from airflow_alerter._compat import dagbag_type
+DagBag = dagbag_type()
 folder, expected = sys.argv[1], int(sys.argv[2])
 started = time.process_time()
 bag = DagBag(dag_folder=folder)

@@ -37,9 +37,9 @@ def _prepare_airflow_home(output: Path) -> None:
 
 
 def _run_demo_dags() -> list[tuple[str, str]]:
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_alerter._compat import dagbag_type
 
-    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    bag = dagbag_type()(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors:
         raise SystemExit(f"example DAGs failed to import: {bag.import_errors}")
     outcomes = []

@@ -433,12 +433,20 @@ def test_ask_through_a_flavor_with_only_a_blocking_ask(
     assert (result.code, result.out.strip()) == (0, "approved")
 
 
+def _sigint_at_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupted_ask_exits_130(team_log: Path) -> None:
+    # Started as a user's shell starts it, with SIGINT at its default. Measured in whole-suite runs
+    # (Airflow 3.1, 3.2 and 3.3 alike): an earlier test leaves this pytest process ignoring SIGINT, and
+    # an ignored signal stays ignored across exec, so Python in the child never raised KeyboardInterrupt.
     process = subprocess.Popen(
         [str(CLI), "ask", "--conn-id", "team_log", "Deploy v7?"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_at_default,
     )
     deadline = time.monotonic() + 60
     while not lines_of(team_log):
@@ -447,7 +455,14 @@ def test_interrupted_ask_exits_130(team_log: Path) -> None:
 
     process.send_signal(signal.SIGINT)
 
-    _, err = process.communicate(timeout=60)
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        # what the child inherited: an ignored or blocked SIGINT survives exec
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        pytest.fail(f"SIGINT did not end the command; this process's SIGINT handler: "
+                    f"{signal.getsignal(signal.SIGINT)!r}, blocked signals: {sorted(blocked)}")
     assert (process.returncode, err.strip()) == (130, "airflow-alerter: interrupted")
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from airflow_alerter.get_provider_info import get_provider_info
+from tests.plugins.airflow import AIRFLOW_VERSION
 from tests.plugins.cli import EXAMPLE_FLAVOR_CLASS, RunCli
 from tests.plugins.smtp import SMTP_PASSWORD, SMTP_USER
 from tests.servers.smtp import LocalSMTPServer
@@ -81,6 +82,12 @@ def test_airflow_knows_the_alerter_connection_type_and_its_hook() -> None:
     assert alerter["conn_id_attribute_name"] == "alerter_conn_id"
 
 
+@pytest.mark.skipif(
+    AIRFLOW_VERSION < (3, 2),
+    reason="Airflow 3.1 builds connection forms from the hook only when flask_appbuilder is installed "
+    "(it is not, in a plain Airflow 3 install); the declarative conn-fields this reads arrived in 3.2. "
+    "The 3.1 path, get_ui_field_behaviour(), is checked by test_hook_gives_older_airflow_the_same_form",
+)
 def test_connection_form_hides_schema_relabels_and_adds_a_flavor_field() -> None:
     form = in_airflow(
         "import json; from airflow.providers_manager import ProvidersManager as P; m = P(); "
@@ -109,6 +116,10 @@ def test_hook_gives_older_airflow_the_same_form() -> None:
 
 # --- airflow connections test -------------------------------------------------------------------
 
+#: ``airflow connections test`` exits 1 on a failed check from Airflow 3.3; 3.1 and 3.2 print
+#: "Connection failed!" and exit 0 (airflow/cli/commands/connection_command.py)
+CHECK_FAILED_EXIT = 1 if AIRFLOW_VERSION >= (3, 3) else 0
+
 
 @pytest.fixture
 def custom_flavor(cli: RunCli, example_flavor_on_path: Path) -> str:
@@ -135,7 +146,7 @@ def test_airflow_connections_test_reports_why_a_check_failed(
 
     done = airflow("connections", "test", "team_log", AIRFLOW__CORE__TEST_CONNECTION="Enabled")
 
-    assert done.returncode == 1
+    assert done.returncode == CHECK_FAILED_EXIT
     assert "Connection failed!" in done.stdout and f"cannot write to {tmp_path}/gone" in done.stdout
 
 
@@ -173,7 +184,7 @@ def test_airflow_connections_test_logs_in_to_smtp_without_showing_the_password(
     )
     accepted = airflow("connections", "test", "mail", AIRFLOW__CORE__TEST_CONNECTION="Enabled")
 
-    assert (refused.returncode, accepted.returncode) == (1, 0)
+    assert (refused.returncode, accepted.returncode) == (CHECK_FAILED_EXIT, 0)
     assert "Connection failed!" in refused.stdout and "Connection success!" in accepted.stdout
     assert "not-the-Pa55word" not in refused.stdout + refused.stderr
     assert SMTP_PASSWORD not in accepted.stdout + accepted.stderr

@@ -6,6 +6,7 @@ into a fresh dags folder and runs it from there, exactly as a user's file would 
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import itertools
 import json
@@ -13,7 +14,8 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,11 @@ from typing import Any
 import pytest
 
 from tests.plugins.secrets import assert_no_secrets
+
+#: (major, minor) of the installed Airflow, read without importing it (conftest sets its env first)
+AIRFLOW_VERSION: tuple[int, int] = tuple(  # type: ignore[assignment]
+    int(part) for part in importlib.metadata.version("apache-airflow").split(".")[:2]
+)
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +73,63 @@ def _load_dag(path: Path, dag_id: str | None) -> Any:
     return next(dag for dag in dags if dag_id in (None, dag.dag_id))
 
 
+def _forget_stored_dag(dag_id: str) -> None:
+    """Delete what the metadata DB holds of ``dag_id``, so ``dag.test()`` serializes the file just written.
+
+    Airflow 3.1 and 3.2's ``dag.test()`` re-parse the bundle only when the DAG id has no stored
+    version yet, and otherwise run the stored one: a test reusing an earlier test's DAG id would run
+    that test's tasks ("Task deploy not found"). 3.3 re-syncs on every call (apache/airflow#64884).
+    Tests write a new DAG per run, so every version starts from none stored.
+    """
+    from airflow.api.common.delete_dag import delete_dag
+    from airflow.exceptions import DagNotFound
+
+    with suppress(DagNotFound):
+        delete_dag(dag_id)
+
+
+@contextmanager
+def _dag_test_as_deployed() -> Iterator[None]:
+    """Run ``dag.test()`` as a deployed Airflow runs tasks, on every supported version.
+
+    Two things only ``dag.test()`` on Airflow 3.1/3.2 does differently, neither a promise to users:
+
+    - A worker's task runner sets ``context["exception"]`` before the task callbacks run
+      (``task_runner.main`` on 3.1, 3.2 and 3.3); ``dag.test()``'s in-process runner does so only from
+      3.3 on, so failure alerts in 3.1/3.2 ``dag.test()`` runs lacked the exception.
+    - 3.2's in-process execution API ends its app's lifespan when the ``InProcessExecutionAPI``
+      object is garbage-collected, which the supervisor lets happen as soon as it has taken the
+      transport; the task's next API call then fails (``'State' object has no attribute
+      'svcs_registry'``) and the task ends ``failed``. 3.3 ties the lifespan to the transport; an
+      api-server keeps its app for its whole life. The fixture keeps the object for the run.
+
+    On 3.3 both wrappers find the work already done and change nothing.
+    """
+    from airflow.sdk.execution_time import supervisor, task_runner
+
+    original_finalize = task_runner.finalize
+    original_api_server = supervisor.in_process_api_server
+
+    def finalize(ti: Any, state: Any, context: Any, log: Any, error: BaseException | None = None) -> Any:
+        context.setdefault("exception", error)
+        return original_finalize(ti, state, context, log, error)
+
+    kept: list[Any] = []
+
+    def in_process_api_server() -> Any:
+        api = original_api_server()
+        kept.append(api)
+        return api
+
+    task_runner.finalize = finalize  # type: ignore[assignment]
+    supervisor.in_process_api_server = in_process_api_server
+    try:
+        yield
+    finally:
+        task_runner.finalize = original_finalize  # type: ignore[assignment]
+        supervisor.in_process_api_server = original_api_server
+
+
 def _stored_texts() -> list[str]:
     """What Airflow keeps for anyone with UI access to read: XCom values and rendered template fields."""
     from airflow.utils.session import create_session
@@ -84,7 +148,10 @@ def run_dag(dags_folder: Path) -> RunDag:
     def run(source: str, dag_id: str | None = None, **test_kwargs: Any) -> DagRunResult:
         path = dags_folder / f"dag_{next(_dag_files)}.py"
         path.write_text(textwrap.dedent(source))
-        dag_run = _load_dag(path, dag_id).test(**test_kwargs)
+        dag = _load_dag(path, dag_id)
+        _forget_stored_dag(dag.dag_id)
+        with _dag_test_as_deployed():
+            dag_run = dag.test(**test_kwargs)
         assert_no_secrets(*_stored_texts(), where="XCom or rendered template fields")
         states = {}
         for ti in dag_run.get_task_instances():
