@@ -98,7 +98,12 @@ class AskResult(BaseModel):
     """The outcome of one answer check; what the ask sensor pushes to XCom."""
 
     status: AskStatus
+    #: who answered: a chat user id, an email address, or an Airflow user id
     responder: str | None = None
+    #: the responder's display name where the channel gives one (Airflow users have one)
+    responder_name: str | None = None
+    #: where the answer was given: the flavor (``slack``, ``discord`` …) or ``airflow`` (UI or REST API)
+    channel: str | None = None
     answered_at: float | None = None
     text: str | None = None
     reason: str | None = None

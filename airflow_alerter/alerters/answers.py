@@ -33,7 +33,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 from airflow_alerter.alerters.base import AlerterConfigError
-from airflow_alerter.models import AskResult, AskStatus
+from airflow_alerter.models import AskResult, AskStatus, QuestionHandle
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,27 @@ def decide(
 ) -> AskResult:
     """The first valid answer among ``candidates``, or ``pending`` when there is none yet."""
     return weigh(candidates, options, asked_at=asked_at, alerter_user=alerter_user).result
+
+
+def answered_on(result: AskResult, handle: QuestionHandle) -> AskResult:
+    """``result`` naming the channel it was given on (the question's flavor) when it is an answer."""
+    if result.is_final and result.channel is None and result.responder is not None:
+        return result.model_copy(update={"channel": handle.flavor})
+    return result
+
+
+def answered_by(result: AskResult, flavor: str, mention: Callable[[str], str],
+                quote: Callable[[str], str] = str) -> str:
+    """Who answered, as a channel shows it: a mention for its own users, a name and place for others.
+
+    An answer given in this chat mentions the user (``<@U123>``); one given elsewhere (Airflow's
+    Required actions page, an email) names the person and where: "alice in Airflow"; ``quote``
+    escapes that name for the channel's markup.
+    """
+    if result.channel in (None, flavor):
+        return mention(result.responder or "?")
+    where = "Airflow" if result.channel == "airflow" else result.channel
+    return quote(f"{result.responder_name or result.responder or 'someone'} in {where}")
 
 
 HOW_TO_ANSWER_MARK = "How to answer:"

@@ -254,6 +254,10 @@ class BaseAlerter:
     def conclude(self, handle: QuestionHandle, result: AskResult) -> None:
         """Show the outcome next to the question (thread reply, edited question); best effort."""
 
+    def question_link(self, handle: QuestionHandle) -> str | None:
+        """A web link to the posted question, for pages that point people to it; None where there is none."""
+        return None
+
     def ask(
         self,
         question: str | AlerterMessage,

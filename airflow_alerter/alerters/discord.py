@@ -43,6 +43,7 @@ from airflow_alerter.alerters.answers import (
     Candidate,
     Step,
     Steps,
+    answered_by,
     arun_steps,
     classify_reaction,
     decide,
@@ -84,8 +85,8 @@ BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind"})
 COLOURS = {"failure": 0xDE350B, "retry": 0xFF991F, "success": 0x00875A}
 DEFAULT_COLOUR = 0x0052CC
 STATUS_LINES = {
-    AskStatus.APPROVED: "✅ Approved by <@{responder}>",
-    AskStatus.REJECTED: "❌ Rejected by <@{responder}>",
+    AskStatus.APPROVED: "✅ Approved by {responder}",
+    AskStatus.REJECTED: "❌ Rejected by {responder}",
     AskStatus.TIMED_OUT: "⌛ Timed out: no valid answer arrived in time",
 }
 #: the form Airflow's Discord provider requires of ``webhook_endpoint``
@@ -533,7 +534,7 @@ class DiscordAlerter(BaseAlerter):
     def conclude(self, handle: QuestionHandle, result: AskResult) -> None:
         """Reply to the question with the outcome and edit it, so the channel shows the question is closed."""
         if template := STATUS_LINES.get(result.status):
-            line = template.format(responder=result.responder or "?")
+            line = template.format(responder=answered_by(result, self.FLAVOR, lambda user: f"<@{user}>"))
         else:  # an error: the reason is shown as it is (never formatted: it may hold braces)
             line = cut(f"⚠️ Closed: {result.reason or result.status.value}", CONTENT_LIMIT)
         path = f"channels/{handle.channel}/messages"

@@ -29,6 +29,7 @@ from airflow_alerter.alerters.answers import (
     Candidate,
     Step,
     Steps,
+    answered_by,
     arun_steps,
     classify_reaction,
     how_to_answer,
@@ -44,7 +45,7 @@ from airflow_alerter.alerters.base import (
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
 from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES, RetryPolicy, retry_limit_field
-from airflow_alerter.alerters.text import cut
+from airflow_alerter.alerters.text import cut, is_web_url
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
 if TYPE_CHECKING:
@@ -534,11 +535,23 @@ class SlackAlerter(BaseAlerter):
         log.warning("Checking the Slack question failed (%s); will check again", _slack_error(err))
         return AskResult(status=AskStatus.PENDING, reason=_slack_error(err), retry_after=retry_after)
 
+    def question_link(self, handle: QuestionHandle) -> str | None:
+        """The question's permalink (``chat.getPermalink``, one call); None when Slack cannot give it."""
+        try:
+            link = self._poster.chat_getPermalink(channel=handle.channel, message_ts=handle.message_id).get("permalink")
+        except Exception as err:  # a missing link must not stop the question being asked
+            log.warning("Could not get the Slack question's permalink: %s", _slack_error(err))
+            return None
+        return str(link) if is_web_url(str(link)) else None
+
+    def _answered_by(self, result: AskResult) -> str:
+        return answered_by(result, self.FLAVOR, lambda user: f"<@{escape(user)}>", escape)
+
     def conclude(self, handle: QuestionHandle, result: AskResult) -> None:
         """Reply in the thread with the outcome and mark the question, so the channel shows the state."""
         outcome = {
-            AskStatus.APPROVED: f"Approved by <@{escape(result.responder or '?')}>",
-            AskStatus.REJECTED: f"Rejected by <@{escape(result.responder or '?')}>",
+            AskStatus.APPROVED: f"Approved by {self._answered_by(result)}",
+            AskStatus.REJECTED: f"Rejected by {self._answered_by(result)}",
             AskStatus.TIMED_OUT: "Timed out: no valid answer arrived in time",
         }.get(result.status, f"Closed: {escape(result.reason or result.status.value)}")
         line = f"{STATUS_ICONS.get(result.status, '')} {outcome}".strip()

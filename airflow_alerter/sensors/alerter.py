@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, Variable
@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # the models load when the sensor runs, not each time a DAG f
 
 OnReject = Literal["fail", "skip"]
 HANDLE_KEY_PREFIX = "airflow_alerter.ask"
+#: the fact under which a recorded question links to Airflow's Required actions page
+ANSWER_IN_AIRFLOW = "Answer in Airflow"
 STOPPED_REASON = "the task was stopped before an answer arrived; if it runs again, answers here still count"
 
 
@@ -40,13 +42,21 @@ class AlerterAskSensor(BaseSensorOperator):
     :param on_reject: ``"fail"`` the task (downstream ``upstream_failed``) or ``"skip"`` it
         (downstream skipped).
     :param deferrable: wait in the triggerer instead of a worker slot.
+    :param assigned_users: Airflow users who may answer on the Required actions page (user ids, or
+        ``{"id": …, "name": …}``); None lets any user with access to the task answer there.
+    :param record_in_airflow: record the question as the task instance's Human-in-the-loop request,
+        so it is listed on Airflow's "Required actions" page and can be answered there or through
+        the REST API, first answer wins. The default (None) records it when the gate waits in the
+        triggerer (``deferrable=True``), the only place Airflow lets a task read and write the
+        record's answer (measured on 3.1–3.3, docs/approvals.md); True without ``deferrable`` is an
+        error naming this field.
 
     The approved ``AskResult`` (status, responder, answered_at, text) is the task's XCom. Mind the
     flavor's rate limits when choosing ``poke_interval``: Slack allows about one
     ``conversations.replies`` a minute to apps outside its Marketplace, hence the 60 s default.
     """
 
-    template_fields: Sequence[str] = ("alerter_conn_id", "title", "body", "metadata", "approvers")
+    template_fields: Sequence[str] = ("alerter_conn_id", "title", "body", "metadata", "approvers", "assigned_users")
     ui_color = "#e8f7e4"
 
     def __init__(
@@ -61,11 +71,16 @@ class AlerterAskSensor(BaseSensorOperator):
         settings: dict[str, Any] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 60.0,
+        assigned_users: Sequence[str | Mapping[str, str]] | None = None,
+        record_in_airflow: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
         if on_reject not in ("fail", "skip"):
             raise ValueError(f"on_reject must be 'fail' or 'skip', not {on_reject!r}")
+        if record_in_airflow and not deferrable:
+            raise ValueError("record_in_airflow=True needs deferrable=True: only Airflow's triggerer may read and "
+                             "write the answer of a Human-in-the-loop record (a worker cannot see it on 3.1-3.3)")
         if approvers is not None:  # a literal empty list fails at DAG parse; a template when it renders
             from airflow_alerter.alerters.answers import check_approvers
 
@@ -82,6 +97,8 @@ class AlerterAskSensor(BaseSensorOperator):
         self.on_reject = on_reject
         self.settings = settings or {}
         self.deferrable = deferrable
+        self.assigned_users = list(assigned_users or [])
+        self.record_in_airflow = deferrable if record_in_airflow is None else record_in_airflow
 
     # --- the alerter and the stored question ------------------------------------------------------
 
@@ -153,7 +170,16 @@ class AlerterAskSensor(BaseSensorOperator):
         from airflow_alerter.models import AlerterMessage
         from airflow_alerter.notifications.redaction import redacted
 
-        return redacted(AlerterMessage.coerce(AlerterMessage(title=title, body=self.body, metadata=self.metadata)))
+        metadata = self.metadata
+        if self.record_in_airflow and (page := self._required_actions_url(context)):
+            metadata = {**metadata, ANSWER_IN_AIRFLOW: page}
+        return redacted(AlerterMessage.coerce(AlerterMessage(title=title, body=self.body, metadata=metadata)))
+
+    @staticmethod
+    def _required_actions_url(context: Any) -> str | None:
+        from airflow_alerter.hooks.hitl import required_actions_url
+
+        return required_actions_url(context["ti"], conf.get("api", "base_url", fallback=None))
 
     # --- waiting ---------------------------------------------------------------------------------
 
@@ -170,7 +196,9 @@ class AlerterAskSensor(BaseSensorOperator):
         alerter = self._alerter()
         handle = self.question_handle(context, alerter)
         self._asking = (alerter, handle)  # for on_kill, which can no longer read the Variable
-        result = alerter.check_answer(handle)
+        from airflow_alerter.alerters.answers import answered_on
+
+        result = answered_on(alerter.check_answer(handle), handle)
         if not result.is_final:
             if result.retry_after:
                 self.log.info("Rate limited; the service asked to wait %ss", result.retry_after)
@@ -180,16 +208,40 @@ class AlerterAskSensor(BaseSensorOperator):
     def _defer(self, context: Any) -> None:
         from airflow_alerter.triggers.alerter import AlerterAskTrigger
 
-        handle = self.question_handle(context, self._alerter())
+        alerter = self._alerter()
+        handle = self.question_handle(context, alerter)
+        record_ti_id = self._record(context, alerter, handle) if self.record_in_airflow else None
         trigger = AlerterAskTrigger(alerter_conn_id=self.alerter_conn_id, handle=handle.model_dump(mode="json"),
                                     settings=self.ask_settings(), poll_interval=self.poke_interval,
-                                    timeout_at=time.time() + self.timeout)
+                                    timeout_at=time.time() + self.timeout, record_ti_id=record_ti_id)
         self.defer(trigger=trigger, method_name="execute_complete")
 
+    def _record(self, context: Any, alerter: BaseAlerter, handle: QuestionHandle) -> str:
+        """Make the question this try's Human-in-the-loop request, linked to the chat message both ways.
+
+        Each try of a task instance has its own record (Airflow keys it by the try's id), so it is
+        written at every try's first run, like Airflow's own HITL operators do.
+        """
+        from airflow_alerter.hooks.hitl import assigned_users, create_record, record_body
+
+        ti_id = str(context["ti"].id)
+        question = self._question(context)
+        body = record_body(question, alerter.question_link(handle), handle.flavor)
+        create_record(ti_id, question, body, assigned_users(self.assigned_users))
+        self.log.info("Recorded the question as a Human-in-the-loop request: %s",
+                      self._required_actions_url(context) or "the task's Required actions tab in Airflow")
+        return ti_id
+
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        """Finish with the trigger's answer, or with the record's when Airflow resumed the task itself.
+
+        On Airflow 3.3 an answer given on the Required actions page (or the REST API) to a deferred
+        task cancels its trigger and resumes the task with the record's answer as the event.
+        """
+        from airflow_alerter.hooks.hitl import is_record_event, result_from_event
         from airflow_alerter.models import AskResult, AskStatus, QuestionHandle
 
-        result = AskResult.model_validate(event["result"])
+        result = result_from_event(event) if is_record_event(event) else AskResult.model_validate(event["result"])
         alerter = self._alerter()
         handle = QuestionHandle.model_validate_json(Variable.get(self.handle_key(context)))
         if result.status is AskStatus.TIMED_OUT:
@@ -205,9 +257,11 @@ class AlerterAskSensor(BaseSensorOperator):
 
         self._close(context, alerter, handle, result)
         if result.approved:
-            self.log.info("Approved by %s: %s", result.responder, result.text)
+            self.log.info("Approved by %s on %s: %s", result.responder_name or result.responder, result.channel,
+                          result.text)
             return PokeReturnValue(is_done=True, xcom_value=result.model_dump(mode="json"))
-        why = f"Rejected by {result.responder}: {result.text}" if result.status is AskStatus.REJECTED else (
+        why = f"Rejected by {result.responder_name or result.responder} on {result.channel}: {result.text}" if (
+            result.status is AskStatus.REJECTED) else (
             f"The question could not be answered: {result.reason}")
         if self.on_reject == "skip":
             raise AirflowSkipException(why)

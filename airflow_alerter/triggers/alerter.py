@@ -2,9 +2,12 @@
 
 It polls with the flavor's async check (one API call each), sleeps the poll interval between
 checks (longer when the service asked for it with Retry-After, up to 10 minutes, never past the
-deadline), and fires once: with the answer,
-or ``timed_out`` at the deadline. Its serialized kwargs hold the question's handle, never a secret:
-the alerter is rebuilt from the connection inside the triggerer.
+deadline), and fires once: with the answer, or ``timed_out`` at the deadline.
+
+With ``record_ti_id`` it also keeps the task instance's Human-in-the-loop record in step
+(airflow_alerter.hooks.hitl): each check reads the chat and the record, an answer in either closes
+the gate, and the outcome is written into the record. Its serialized kwargs hold the question's
+handle, never a secret: the alerter is rebuilt from the connection inside the triggerer.
 """
 
 from __future__ import annotations
@@ -12,12 +15,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_alerter.alerters.answers import answered_on
 from airflow_alerter.alerters.retry import wait_before_next_check
+from airflow_alerter.hooks.hitl import AIRFLOW_CHANNEL, RecordLink
 from airflow_alerter.models import AskResult, AskStatus, QuestionHandle
+
+if TYPE_CHECKING:
+    from airflow_alerter.alerters.base import BaseAlerter
 
 
 class AlerterAskTrigger(BaseTrigger):
@@ -31,6 +39,7 @@ class AlerterAskTrigger(BaseTrigger):
         settings: Mapping[str, Any] | None = None,
         poll_interval: float = 60.0,
         timeout_at: float | None = None,
+        record_ti_id: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow leaves BaseTrigger untyped
         self.alerter_conn_id = alerter_conn_id
@@ -38,11 +47,13 @@ class AlerterAskTrigger(BaseTrigger):
         self.settings = dict(settings or {})
         self.poll_interval = poll_interval
         self.timeout_at = timeout_at
+        self.record_ti_id = record_ti_id
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (f"{type(self).__module__}.{type(self).__qualname__}", {
             "alerter_conn_id": self.alerter_conn_id, "handle": self.handle, "settings": self.settings,
             "poll_interval": self.poll_interval, "timeout_at": self.timeout_at,
+            "record_ti_id": self.record_ti_id,
         })
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
@@ -50,10 +61,19 @@ class AlerterAskTrigger(BaseTrigger):
 
         alerter = await asyncio.to_thread(AlerterHook(self.alerter_conn_id, self.settings).get_alerter)
         handle = QuestionHandle.model_validate(self.handle)
-        while not (result := await alerter.acheck_answer(handle)).is_final:
+        record = RecordLink(self.record_ti_id) if self.record_ti_id else None
+        result = await self._first_answer(alerter, handle, record)
+        if record is not None and result.channel != AIRFLOW_CHANNEL:
+            result = await record.settle(result)
+        yield TriggerEvent({"result": result.model_dump(mode="json")})  # type: ignore[no-untyped-call]
+
+    async def _first_answer(self, alerter: BaseAlerter, handle: QuestionHandle, record: RecordLink | None) -> AskResult:
+        """Check the chat, then the record, each interval, until one holds an answer or the deadline passes."""
+        while not (result := answered_on(await alerter.acheck_answer(handle), handle)).is_final:
+            if record is not None and (in_airflow := await record.read()) is not None:
+                return in_airflow
             remaining = None if self.timeout_at is None else self.timeout_at - time.time()
             if remaining is not None and remaining <= 0:  # the check just made was the last look
-                result = AskResult(status=AskStatus.TIMED_OUT, reason="no valid answer before the timeout")
-                break
+                return AskResult(status=AskStatus.TIMED_OUT, reason="no valid answer before the timeout")
             await asyncio.sleep(wait_before_next_check(self.poll_interval, result.retry_after, remaining))
-        yield TriggerEvent({"result": result.model_dump(mode="json")})  # type: ignore[no-untyped-call]
+        return result

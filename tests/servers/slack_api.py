@@ -138,6 +138,13 @@ class SlackAPIServer(LocalHTTPServer):
         return {"ok": True, "messages": page, "has_more": more,
                 "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
+    def _chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(args.get("channel")), str(args.get("message_ts"))
+        with self._lock:
+            if not any(m["ts"] == ts for m in self.messages.get(channel, [])):
+                return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": channel, "permalink": f"{PERMALINK_BASE}/{channel}/p{ts.replace('.', '')}"}
+
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = str(args.get("user"))
         return {"ok": True, "user": {"id": user, "name": user.lower(), "is_bot": user in self.bot_users}}
@@ -154,6 +161,10 @@ class SlackAPIServer(LocalHTTPServer):
             for message in found:
                 message.pop("metadata", None)
         return {"ok": True, "messages": sorted(found, key=lambda m: m["ts"], reverse=True), "has_more": False}
+
+
+#: where the stand-in's permalinks point, as Slack's point into the workspace's archive
+PERMALINK_BASE = "https://test-team.slack.com/archives"
 
 
 def _json(value: Any) -> Any:
