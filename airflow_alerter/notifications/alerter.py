@@ -18,7 +18,6 @@ whole window while its siblings still run (benchmarks/storm.py: 10.0 s, against 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import traceback
 from collections.abc import Mapping
@@ -210,7 +209,14 @@ class AlerterNotifier(BaseNotifier):
         return storm.summary_message(members, message, context, self.kind, self.title or TITLES[self.kind])
 
     async def async_notify(self, context: Any) -> None:
-        await asyncio.to_thread(self.notify, context)
+        """For callbacks Airflow runs in the triggerer: the connection lookup must stay on asgiref's thread.
+
+        A plain thread (``asyncio.to_thread``) that talks to the triggerer's supervisor corrupts that
+        channel on Airflow 3.1/3.2 (see AlerterAskTrigger.run); asgiref routes the call back to the loop.
+        """
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(self.notify)(context)
 
     def _warn(self, err: BaseException) -> None:
         log.warning(

@@ -57,9 +57,14 @@ class AlerterAskTrigger(BaseTrigger):
         })
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from asgiref.sync import sync_to_async
+
         from airflow_alerter.hooks.alerter import AlerterHook
 
-        alerter = await asyncio.to_thread(AlerterHook(self.alerter_conn_id, self.settings).get_alerter)
+        # asgiref, not asyncio.to_thread: the connection lookup talks to the triggerer's supervisor, and
+        # on Airflow 3.1/3.2 that channel is only safe from the triggerer's own loop ("Response read out of
+        # order!" killed the trigger runner when a plain thread called it, measured on 3.1.8)
+        alerter = await sync_to_async(AlerterHook(self.alerter_conn_id, self.settings).get_alerter)()
         handle = QuestionHandle.model_validate(self.handle)
         record = RecordLink(self.record_ti_id) if self.record_ti_id else None
         result = await self._first_answer(alerter, handle, record)
