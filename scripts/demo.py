@@ -1,8 +1,10 @@
-"""Run the example DAGs against an embedded Airflow and a local SMTP inbox you can open.
+"""Run the example DAGs against an embedded Airflow, a local SMTP inbox and a local Slack stand-in.
 
-Creates ``demo-output/`` with a throwaway Airflow home (SQLite) and ``demo-output/inbox/``, where
+Creates ``demo-output/`` with a throwaway Airflow home (SQLite), ``demo-output/inbox/``, where
 every email the DAGs send is saved as ``.eml`` (open it in a mail client) and ``.html`` (open it
-in a browser). Nothing leaves this machine: the inbox listens on 127.0.0.1.
+in a browser), ``slack-channel.txt`` (what the channel showed) and ``airflow.log`` (everything
+Airflow logged). The approval gate is recorded as an Airflow Human-in-the-loop request and is
+answered in the Slack stand-in. Nothing leaves this machine: every server listens on 127.0.0.1.
 
 Usage: python scripts/demo.py [--output DIR]
 """
@@ -10,15 +12,18 @@ Usage: python scripts/demo.py [--output DIR]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+DEMO_AIRFLOW_URL = "http://localhost:8080"
 
 
 def _prepare_airflow_home(output: Path) -> None:
@@ -31,6 +36,8 @@ def _prepare_airflow_home(output: Path) -> None:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags" / "examples"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        # where `airflow api-server` would serve this home: the question links to its Required actions page
+        "AIRFLOW__API__BASE_URL": DEMO_AIRFLOW_URL,
     })
     print(f"Airflow home (SQLite): {home}")
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
@@ -57,6 +64,38 @@ def _run_demo_dags() -> list[tuple[str, str]]:
 DEMO_CHANNEL = "C0DEMO"
 
 
+@contextlib.contextmanager
+def _logs_into(path: Path) -> Iterator[None]:
+    """Send everything written to stdout/stderr (Airflow's task logs among it) to ``path``, not the terminal."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _hitl_requests() -> list[str]:
+    """The Human-in-the-loop requests the run left in Airflow's metadata DB, one line each."""
+    from airflow.models.hitl import HITLDetail
+    from airflow.utils.session import create_session
+
+    from airflow_alerter.hooks.hitl import required_actions_url
+
+    with create_session() as session:
+        return [f"{row.subject!r}, options {row.options}: {required_actions_url(row.task_instance, DEMO_AIRFLOW_URL)}"
+                for row in session.query(HITLDetail).all()]
+
+
 def _write_slack_transcript(slack: Any, path: Path) -> None:
     """What a person would have seen in the Slack channel, as text."""
     lines = []
@@ -64,7 +103,6 @@ def _write_slack_transcript(slack: Any, path: Path) -> None:
         indent = "    ↳ " if "thread_ts" in message else ""
         lines.append(f"{indent}[{message['user']}] {message['text']}".replace("\n", "\n" + " " * len(indent)))
     path.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
-    print(f"Slack channel transcript (local stand-in for Slack): {path}")
 
 
 def main() -> None:
@@ -92,18 +130,30 @@ def main() -> None:
             "extra": {"base_url": slack.base_url, "channel": DEMO_CHANNEL},
         })
         slack.answer_on_check(1, user="U0DEMOLEAD", text="LGTM, ship it")  # a person approving the gate
-        outcomes = _run_demo_dags()
+        log_file = output / "airflow.log"
+        log_file.unlink(missing_ok=True)
+        print(f"Running the example DAGs; Airflow's logs go to {log_file}", flush=True)
+        with _logs_into(log_file):
+            outcomes = _run_demo_dags()
         received = list(inbox.received)
         _write_slack_transcript(slack, output / "slack-channel.txt")
+        requests = _hitl_requests()
 
     print("\n=== demo summary ===")
     for dag_id, state in outcomes:
         print(f"  {dag_id}: run {state}")
-    print(f"\n{len(received)} emails received. Open them in: {inbox_dir}")
+    print("\nApproval gates recorded as Airflow Human-in-the-loop requests, answered in the Slack stand-in")
+    print("(run `airflow api-server` with this AIRFLOW_HOME to open the page; dag.test() runs the trigger in")
+    print("the task's process, where Airflow lets it create the request but not record the chat's answer):")
+    for line in requests or ["none: something is wrong"]:
+        print(f"  {line}")
+    print(f"\nSlack channel as a person saw it: {output / 'slack-channel.txt'}")
+    print(f"{len(received)} emails received. Open them in: {inbox_dir}")
     for path in sorted(inbox_dir.glob("*")):
         print(f"  {path.name}")
-    if not received:
-        raise SystemExit("the demo sent no email: something is wrong")
+    print(f"Airflow's logs: {log_file}")
+    if not received or not requests:
+        raise SystemExit("the demo sent no email or recorded no approval request: something is wrong")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypedDict
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus
@@ -72,7 +72,8 @@ def required_actions_url(ti: Any, base_url: str | None) -> str | None:
     if not base_url:
         return None
     parts = urlsplit(base_url)
-    path = f"{parts.path.rstrip('/')}/dags/{ti.dag_id}/runs/{ti.run_id}/tasks/{ti.task_id}/required_actions"
+    run, task = quote(str(ti.run_id), safe=":"), quote(str(ti.task_id), safe="")
+    path = f"{parts.path.rstrip('/')}/dags/{quote(str(ti.dag_id), safe='')}/runs/{run}/tasks/{task}/required_actions"
     return urlunsplit((parts.scheme, parts.netloc, path, urlencode({"map_index": ti.map_index}), ""))
 
 
