@@ -48,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "alerter_retry_callback": "airflow_alerter.notifications.alerter",
     "smtp_email_failure_callback": "airflow_alerter.notifications.alerter",
     "smtp_email_success_callback": "airflow_alerter.notifications.alerter",
+    "AlerterHITLNotifier": "airflow_alerter.notifications.hitl",
+    "alerter_hitl_notifier": "airflow_alerter.notifications.hitl",
     "AlerterPostOperator": "airflow_alerter.operators.alerter",
     "AlerterAskSensor": "airflow_alerter.sensors.alerter",
     "AlerterAskTrigger": "airflow_alerter.triggers.alerter",
@@ -83,6 +85,7 @@ if TYPE_CHECKING:
         smtp_email_failure_callback,
         smtp_email_success_callback,
     )
+    from airflow_alerter.notifications.hitl import AlerterHITLNotifier, alerter_hitl_notifier
     from airflow_alerter.operators.alerter import AlerterPostOperator
     from airflow_alerter.registry import get_flavor, register
     from airflow_alerter.sensors.alerter import AlerterAskSensor

@@ -333,6 +333,30 @@ def cmd_test_connection(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_responder(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from airflow_alerter.responder import AirflowAPI, Responder
+
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    own_log = logging.getLogger("airflow_alerter")
+    own_log.addHandler(handler)
+    own_log.setLevel(logging.INFO)
+    own_log.propagate = False  # Airflow's own handlers would print each line a second time
+    responder = Responder(AirflowAPI(args.api_url), interval=args.interval)
+    if args.once:
+        print(f"Closed {responder.serve_once()} request(s).")
+        return EXIT_OK
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())  # stop between passes, as Ctrl-C does
+    responder.run(stopping)
+    print("Responder stopped.", flush=True)
+    return EXIT_OK
+
+
 # --- the parser ----------------------------------------------------------------------------------
 
 
@@ -453,6 +477,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     test.add_argument("conn_id", metavar="ID", help="the Airflow connection to check")
     test.add_argument("--send", action="store_true", help="also post a short test message")
+
+    responder = _add_command(
+        commands,
+        "responder",
+        cmd_responder,
+        "record chat answers to Airflow's HITL requests (asked with alerter_hitl_notifier) in Airflow",
+        epilog="Runs until stopped, like `airflow triggerer`. It calls Airflow's REST API as a user: set "
+        "AIRFLOW_ALERTER_API_TOKEN, or AIRFLOW_ALERTER_API_USERNAME and AIRFLOW_ALERTER_API_PASSWORD "
+        "(never on the command line); the chat connections come from Airflow as for any task.",
+    )
+    responder.add_argument("--api-url", required=True, metavar="URL",
+                           help="the Airflow api-server, e.g. http://airflow:8080 (its [api] base_url)")
+    responder.add_argument("--interval", type=float, default=30.0, metavar="S",
+                           help="seconds between passes over the pending requests (default: %(default)s)")
+    responder.add_argument("--once", action="store_true", help="serve every pending request once, then exit")
     return parser
 
 

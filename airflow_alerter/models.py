@@ -106,6 +106,8 @@ class AskResult(BaseModel):
     channel: str | None = None
     answered_at: float | None = None
     text: str | None = None
+    #: the options chosen, for a Human-in-the-loop request with options of its own (not just Approve/Reject)
+    choice: list[str] | None = None
     reason: str | None = None
     #: seconds the service asked us to wait before the next check (a 429's Retry-After)
     retry_after: float | None = None

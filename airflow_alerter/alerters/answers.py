@@ -236,6 +236,16 @@ def answered_by(result: AskResult, flavor: str, mention: Callable[[str], str],
     return quote(f"{result.responder_name or result.responder or 'someone'} in {where}")
 
 
+def choice_line(result: AskResult, who: str, quote: Callable[[str], str] = str) -> str | None:
+    """The outcome line of a request answered with options of its own ("☑️ retrain, ship — chosen by …").
+
+    ``who`` is shown as it is (already in the channel's markup); ``quote`` escapes the option names.
+    """
+    if not result.choice:
+        return None
+    return f"☑️ {quote(', '.join(result.choice))} — chosen by {who}"
+
+
 HOW_TO_ANSWER_MARK = "How to answer:"
 
 

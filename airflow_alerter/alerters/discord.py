@@ -45,6 +45,7 @@ from airflow_alerter.alerters.answers import (
     Steps,
     answered_by,
     arun_steps,
+    choice_line,
     classify_reaction,
     decide,
     how_to_answer,
@@ -533,8 +534,11 @@ class DiscordAlerter(BaseAlerter):
 
     def conclude(self, handle: QuestionHandle, result: AskResult) -> None:
         """Reply to the question with the outcome and edit it, so the channel shows the question is closed."""
-        if template := STATUS_LINES.get(result.status):
-            line = template.format(responder=answered_by(result, self.FLAVOR, lambda user: f"<@{user}>"))
+        who = answered_by(result, self.FLAVOR, lambda user: f"<@{user}>")
+        if choice := choice_line(result, who):
+            line = cut(choice, CONTENT_LIMIT)
+        elif template := STATUS_LINES.get(result.status):
+            line = template.format(responder=who)
         else:  # an error: the reason is shown as it is (never formatted: it may hold braces)
             line = cut(f"⚠️ Closed: {result.reason or result.status.value}", CONTENT_LIMIT)
         path = f"channels/{handle.channel}/messages"

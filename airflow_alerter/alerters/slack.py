@@ -31,6 +31,7 @@ from airflow_alerter.alerters.answers import (
     Steps,
     answered_by,
     arun_steps,
+    choice_line,
     classify_reaction,
     how_to_answer,
     resolve_options,
@@ -554,7 +555,8 @@ class SlackAlerter(BaseAlerter):
             AskStatus.REJECTED: f"Rejected by {self._answered_by(result)}",
             AskStatus.TIMED_OUT: "Timed out: no valid answer arrived in time",
         }.get(result.status, f"Closed: {escape(result.reason or result.status.value)}")
-        line = f"{STATUS_ICONS.get(result.status, '')} {outcome}".strip()
+        line = (choice_line(result, self._answered_by(result), escape)
+                or f"{STATUS_ICONS.get(result.status, '')} {outcome}".strip())
         try:
             client = self._poster
             client.chat_postMessage(channel=handle.channel, thread_ts=handle.message_id, text=line)

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
-from airflow_alerter.models import AlerterMessage, AskResult, AskStatus
+from pydantic import BaseModel
+
+from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, QuestionHandle
 
 if TYPE_CHECKING:
     from airflow.sdk.api.datamodels._generated import HITLDetailResponse
@@ -118,7 +120,13 @@ def _result(chosen: Sequence[str] | None, user: Mapping[str, Any] | None, at: An
                          reason="the Human-in-the-loop request timed out in Airflow")
     return AskResult(status=status, responder=str(user.get("id") or "") or None,
                      responder_name=str(user.get("name") or "") or None, channel=AIRFLOW_CHANNEL,
-                     answered_at=_answered_at(at), text=", ".join(chosen or ()))
+                     answered_at=_answered_at(at), text=", ".join(chosen or ()),
+                     choice=own_choice(chosen))
+
+
+def own_choice(chosen: Sequence[str] | None) -> list[str] | None:
+    """``chosen`` when it names options of the request's own, None for a plain Approve / Reject."""
+    return None if set(chosen or ()) <= set(OPTIONS) else list(chosen or ())
 
 
 def result_from_record(detail: HITLDetailResponse | None) -> AskResult | None:
@@ -213,3 +221,81 @@ class RecordLink:
         if written is None:
             self._unavailable("written")
         return result
+
+
+# --- Airflow's own HITL operators, asked in a chat (alerter_hitl_notifier and the responder) --------
+
+#: Variables holding the chat questions of HITL requests: the responder lists them by this prefix
+REQUEST_KEY_PREFIX = "airflow_alerter.hitl"
+#: the reject word of a request without a "Reject" option: no option is a refusal there, only a choice
+_NO_REFUSAL = "\u2063no-refusal\u2063"
+
+
+class PendingRequest(BaseModel):
+    """A HITL request asked in a chat: enough for a responder to read its answer and record it in Airflow.
+
+    Stored (without a secret) in an Airflow Variable by the notifier that posted the question.
+    """
+
+    conn_id: str
+    handle: QuestionHandle
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
+    options: list[str]
+    multiple: bool = False
+    has_params: bool = False
+    approvers: list[str] | None = None
+
+    @property
+    def api_path(self) -> str:
+        """The request's REST path under ``/api/v2`` (the one the Required actions page answers through)."""
+        parts = [quote(part, safe="") for part in (self.dag_id, self.run_id, self.task_id)]
+        return f"/dags/{parts[0]}/dagRuns/{parts[1]}/taskInstances/{parts[2]}/{self.map_index}/hitlDetails"
+
+
+def request_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    from airflow_alerter.validation import bounded_key
+
+    return bounded_key(f"{REQUEST_KEY_PREFIX}.{dag_id}.{run_id}.{task_id}.{map_index}", REQUEST_KEY_PREFIX)
+
+
+def answer_words(options: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(approve_keywords, reject_keywords)`` that make a chat check read a reply naming an option.
+
+    A "Reject" option (ApprovalOperator's) keeps its meaning; every other option counts as a choice,
+    so the trust rules (first line, no question, no negation) apply to option names as to keywords.
+    """
+    refusals = [option for option in options if option.casefold() == REJECT.casefold()]
+    choices = [option for option in options if option not in refusals]
+    return choices, refusals or [_NO_REFUSAL]
+
+
+def chosen_options(result: AskResult, options: Sequence[str], multiple: bool) -> list[str] | None:
+    """The options a chat answer chose (case-insensitive names; a comma list when ``multiple``), or None.
+
+    A ✅ / ❌ reaction chooses "Approve" / "Reject" where the request has them.
+    """
+    by_name = {option.casefold(): option for option in options}
+    if result.status is AskStatus.REJECTED:
+        return [by_name[REJECT.casefold()]] if REJECT.casefold() in by_name else None
+    text = (result.text or "").strip()
+    if text.startswith(":") and text.endswith(":"):  # a reaction
+        return [by_name[APPROVE.casefold()]] if APPROVE.casefold() in by_name else None
+    first_line = text.splitlines()[0] if text else ""
+    parts = first_line.split(",") if multiple else [first_line]
+    chosen: list[str] = []
+    for part in parts:
+        option = _option_at_start(part.strip(), by_name)
+        if option is not None and option not in chosen:
+            chosen.append(option)
+    return chosen or None
+
+
+def _option_at_start(text: str, by_name: Mapping[str, str]) -> str | None:
+    folded = text.casefold()
+    for name in sorted(by_name, key=len, reverse=True):  # "ship now" before "ship"
+        if folded.startswith(name) and not folded[len(name):len(name) + 1].isalnum():
+            return by_name[name]
+    return None

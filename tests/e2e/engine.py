@@ -382,6 +382,9 @@ class AirflowEngine:
             "scheduler": [*airflow, "scheduler", "--skip-serve-logs"],
             "dag-processor": [*airflow, "dag-processor"],
             "triggerer": [*airflow, "triggerer"],
+            # not started with the engine: the tests that need it start it (start_component)
+            "responder": [str(Path(sys.executable).parent / "airflow-alerter"), "responder", "--api-url",
+                          self.api_url, "--interval", "1"],
             "celery-worker": [
                 *airflow,
                 "celery",
@@ -529,6 +532,8 @@ class AirflowEngine:
     def _is_ready(self, component: Component) -> bool:
         if component.name == "celery-worker":
             return " ready." in component.new_output()
+        if component.name == "responder":
+            return "Responder serving" in component.new_output()
         health = self.health()
         if health is None:
             return False
