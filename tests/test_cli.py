@@ -109,6 +109,7 @@ def lines_of(path: Path) -> list[dict[str, object]]:
         ["post"],
         ["ask"],
         ["test-connection"],
+        ["responder"],
     ],
 )
 def test_every_command_has_help(cli: RunCli, command: list[str]) -> None:
@@ -130,6 +131,12 @@ def test_top_level_help_documents_every_exit_code(cli: RunCli) -> None:
         "70   unexpected error",
     ):
         assert line in help_text
+
+
+def test_responder_help_says_where_its_credentials_come_from(cli: RunCli) -> None:
+    help_text = " ".join(cli("responder", "--help").out.split())
+
+    assert "AIRFLOW_ALERTER_API_TOKEN" in help_text and "never on the command line" in help_text
 
 
 def test_ask_help_lists_its_exit_codes(cli: RunCli) -> None:

@@ -14,7 +14,14 @@ import pytest
 
 from airflow_alerter import AlerterAskSensor
 from airflow_alerter.alerters.slack import SlackAlerter
-from airflow_alerter.hooks.hitl import assigned_users, record_input, result_from_event, result_from_record
+from airflow_alerter.hooks.hitl import (
+    answer_words,
+    assigned_users,
+    chosen_options,
+    record_input,
+    result_from_event,
+    result_from_record,
+)
 from airflow_alerter.models import AskResult, AskStatus, QuestionHandle
 from tests.plugins.airflow import RunDag
 from tests.plugins.slack import CHANNEL, slack_config
@@ -193,3 +200,67 @@ def test_the_question_link_is_the_messages_permalink(slack_api: SlackAPIServer) 
 
     assert alerter.question_link(handle) == f"{PERMALINK_BASE}/{CHANNEL}/p{handle.message_id.replace('.', '')}"
     assert alerter.question_link(QuestionHandle(flavor="slack", channel=CHANNEL, message_id="1.2")) is None
+
+
+# --- options of Airflow's own HITL operators, chosen in a chat --------------------------------------
+
+
+def _said(text: str, status: AskStatus = AskStatus.APPROVED) -> AskResult:
+    return AskResult(status=status, responder=APPROVER, text=text)
+
+
+def test_an_option_is_chosen_by_its_name_whatever_the_case() -> None:
+    assert chosen_options(_said("SHIP it"), ["Retrain", "Ship"], multiple=False) == ["Ship"]
+
+
+def test_a_comma_list_chooses_several_options_when_the_request_allows_it() -> None:
+    assert chosen_options(_said("ship, retrain, ship"), ["Retrain", "Ship"], multiple=True) == ["Ship", "Retrain"]
+
+
+def test_a_comma_list_chooses_only_the_first_option_when_one_is_allowed() -> None:
+    assert chosen_options(_said("ship, retrain"), ["Retrain", "Ship"], multiple=False) == ["Ship"]
+
+
+def test_a_longer_option_name_wins_over_its_prefix() -> None:
+    assert chosen_options(_said("ship now please"), ["Ship", "Ship now"], multiple=False) == ["Ship now"]
+
+
+def test_reactions_choose_approve_or_reject_only_where_the_request_has_them() -> None:
+    assert chosen_options(_said(":white_check_mark:"), ["Approve", "Reject"], multiple=False) == ["Approve"]
+    assert chosen_options(_said(":x:", AskStatus.REJECTED), ["Approve", "Reject"], multiple=False) == ["Reject"]
+    assert chosen_options(_said(":white_check_mark:"), ["Retrain", "Ship"], multiple=False) is None
+
+
+def test_option_names_are_the_words_a_chat_check_counts() -> None:
+    approve, reject = answer_words(["Approve", "Reject"])
+    assert (approve, reject) == (["Approve"], ["Reject"])
+    choices, refusals = answer_words(["Retrain", "Ship"])
+    assert choices == ["Retrain", "Ship"] and refusals != [] and not set(refusals) & {"Retrain", "Ship"}
+
+
+def test_the_trust_rules_apply_to_option_names() -> None:
+    from airflow_alerter.alerters.answers import AskOptions, classify_text
+
+    approve, reject = answer_words(["Retrain", "Ship"])
+    options = AskOptions(approve_keywords=approve, reject_keywords=reject)
+    assert classify_text("ship", options) is AskStatus.APPROVED
+    for unclear in ("should we ship?", "don't ship", "I think we could maybe ship"):
+        assert classify_text(unclear, options) is None
+
+
+def test_a_notifier_that_cannot_post_warns_and_leaves_the_request_standing(
+    airflow_conn: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from airflow.providers.standard.operators.hitl import ApprovalOperator
+
+    from airflow_alerter import alerter_hitl_notifier
+
+    airflow_conn("no_chat", "alerter", extra={"flavor": "slack", "token": "xoxb-not-a-real-token",
+                                              "base_url": "http://127.0.0.1:9/", "channel": "C1", "retry_limit": 0})
+    task = ApprovalOperator(task_id="approve", subject="Ship?")
+    ti = type("TI", (), {"dag_id": "d", "run_id": "r", "task_id": "approve", "map_index": -1})()
+
+    alerter_hitl_notifier("no_chat").notify({"ti": ti, "task": task})
+
+    assert "Could not post the Human-in-the-loop request to connection 'no_chat'" in caplog.text
+    assert "xoxb-not-a-real-token" not in caplog.text
