@@ -264,3 +264,12 @@ def test_a_notifier_that_cannot_post_warns_and_leaves_the_request_standing(
 
     assert "Could not post the Human-in-the-loop request to connection 'no_chat'" in caplog.text
     assert "xoxb-not-a-real-token" not in caplog.text
+
+
+def test_a_question_without_a_title_is_not_shown_twice_on_the_page() -> None:
+    from airflow_alerter.hooks.hitl import record_texts
+    from airflow_alerter.models import AlerterMessage
+
+    subject, body = record_texts(AlerterMessage(body="Deploy v7?\nMetrics are green."), None, "slack")
+
+    assert (subject, body) == ("Deploy v7?", "Metrics are green.\n\nAnswer here or in slack (the question's thread)")

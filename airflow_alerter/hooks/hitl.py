@@ -79,20 +79,23 @@ def required_actions_url(ti: Any, base_url: str | None) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, path, urlencode({"map_index": ti.map_index}), ""))
 
 
-def record_body(question: AlerterMessage, chat_link: str | None, channel: str) -> str:
-    """What the Required actions page shows under the subject: the question and where else to answer."""
+def record_texts(question: AlerterMessage, chat_link: str | None, channel: str) -> tuple[str, str]:
+    """``(subject, body)`` the Required actions page shows: the question, and where else to answer it.
+
+    A question without a title (a plain string) gives its first line as the subject, not twice.
+    """
+    lines = question.body.strip().splitlines()
+    subject = question.title or (lines[0] if lines else "") or "Approval"
+    rest = "\n".join(lines if question.title else lines[1:]).strip()
     where = f"Answer here or in {channel}" + (f": {chat_link}" if chat_link else " (the question's thread)")
-    parts = [question.body.strip(), where]
-    return "\n\n".join(part for part in parts if part)
+    return subject[:SUBJECT_LIMIT], "\n\n".join(part for part in (rest, where) if part)
 
 
-def create_record(ti_id: UUID | str, question: AlerterMessage, body: str, users: list[AirflowUser]) -> None:
+def create_record(ti_id: UUID | str, subject: str, body: str, users: list[AirflowUser]) -> None:
     """Create (or, on a new try, reset) the task instance's record; served to workers on 3.1–3.3."""
     from airflow.sdk.execution_time.hitl import upsert_hitl_detail
 
-    first_line = question.body.strip().splitlines()[0] if question.body.strip() else ""
-    subject = question.title or first_line or "Approval"
-    upsert_hitl_detail(ti_id=UUID(str(ti_id)), options=list(OPTIONS), subject=subject[:SUBJECT_LIMIT], body=body,
+    upsert_hitl_detail(ti_id=UUID(str(ti_id)), options=list(OPTIONS), subject=subject, body=body,
                        defaults=None, multiple=False, params={}, assigned_users=list(users) or None)
 
 

@@ -222,12 +222,12 @@ class AlerterAskSensor(BaseSensorOperator):
         Each try of a task instance has its own record (Airflow keys it by the try's id), so it is
         written at every try's first run, like Airflow's own HITL operators do.
         """
-        from airflow_alerter.hooks.hitl import assigned_users, create_record, record_body
+        from airflow_alerter.hooks.hitl import assigned_users, create_record, record_texts
 
         ti_id = str(context["ti"].id)
         question = self._question(context)
-        body = record_body(question, alerter.question_link(handle), handle.flavor)
-        create_record(ti_id, question, body, assigned_users(self.assigned_users))
+        subject, body = record_texts(question, alerter.question_link(handle), handle.flavor)
+        create_record(ti_id, subject, body, assigned_users(self.assigned_users))
         self.log.info("Recorded the question as a Human-in-the-loop request: %s",
                       self._required_actions_url(context) or "the task's Required actions tab in Airflow")
         return ti_id
