@@ -34,5 +34,6 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": modules("sensors.alerter"),
         "triggers": modules("triggers.alerter"),
         "connection-types": [provider_connection_type("airflow_alerter.hooks.alerter.AlerterHook", "Alerter")],
-        "notifications": ["airflow_alerter.notifications.alerter.AlerterNotifier"],
+        "notifications": ["airflow_alerter.notifications.alerter.AlerterNotifier",
+                          "airflow_alerter.notifications.hitl.AlerterHITLNotifier"],
     }
