@@ -183,3 +183,57 @@ def read_logs(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixtur
         return "\n".join([caplog.text, output.out, output.err])
 
     return read
+
+
+@dataclass
+class ApiServer:
+    """A real ``airflow api-server`` on the tests' metadata DB; ``call`` uses a real JWT from it."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def call(self, method: str, path: str, body: Any = None, expect: tuple[int, ...] = (200,)) -> Any:
+        import httpx
+
+        token = httpx.get(f"{self.url}/auth/token", timeout=30).json()["access_token"]
+        response = httpx.request(method, f"{self.url}/api/v2{path}", json=body, timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code in expect, f"{method} {path}: {response.status_code} {response.text[:500]}"
+        return response.json() if response.content else None
+
+
+@pytest.fixture(scope="session")
+def api_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """Airflow's api-server, as the Required actions page and REST API users reach it (all-admins auth)."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+           "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}"}
+    log = (tmp_path_factory.mktemp("api-server") / "api-server.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port",
+                                str(port), "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = ApiServer(f"http://127.0.0.1:{port}", process)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with suppress(httpx.HTTPError):
+                if httpx.get(f"{server.url}/api/v2/monitor/health", timeout=5).status_code == 200:
+                    break
+            if process.poll() is not None:
+                pytest.fail(f"airflow api-server exited {process.returncode}; see {log.name}")
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"airflow api-server did not answer within 120 s; see {log.name}")
+        yield server
+    finally:
+        process.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=20)
+        process.kill()
+        log.close()
