@@ -231,6 +231,10 @@ class SlackChannel:
 
         return wait_until(posted, timeout, f"the question about {run_id} in {CHANNEL}")
 
+    def current_text(self, question: dict[str, Any]) -> str:
+        """The question's text as the channel shows it now (the alerter edits it when the question closes)."""
+        return str(next(m for m in self.server.questions(CHANNEL) if m["ts"] == question["ts"])["text"])
+
     def answer(self, question: dict[str, Any], text: str, user: str = "U0APPROVER") -> None:
         """A person replies in the question's thread."""
         self.server.add_reply(CHANNEL, question["ts"], user, text)

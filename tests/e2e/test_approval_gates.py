@@ -4,7 +4,6 @@ worker, surviving a triggerer restart, and 50 pending at once. Each asserts the 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
@@ -97,11 +96,6 @@ def test_fifty_pending_gates_all_open_after_approval_with_one_call_per_check(
 POKE = "e2e_gate_poke"
 
 
-def _current_text(slack: SlackChannel, question: dict[str, Any]) -> str:
-    """The question's text as the channel shows it now (the alerter edits it when the question closes)."""
-    return str(next(m for m in slack.server.questions(CHANNEL) if m["ts"] == question["ts"])["text"])
-
-
 def test_marking_the_run_failed_by_hand_closes_the_pending_question(engine: AirflowEngine, slack: SlackChannel) -> None:
     engine.wait_for_dag(POKE)
     run_id = engine.trigger(POKE)
@@ -110,7 +104,7 @@ def test_marking_the_run_failed_by_hand_closes_the_pending_question(engine: Airf
 
     engine.api("PATCH", f"/dags/{POKE}/dagRuns/{run_id}", {"state": "failed"})
 
-    wait_until(lambda: "Closed: the task was stopped" in _current_text(slack, question), 60,
+    wait_until(lambda: "Closed: the task was stopped" in slack.current_text(question), 60,
                "the question closed by the stopped sensor")
     assert engine.run_state(POKE, run_id) == "failed"
 

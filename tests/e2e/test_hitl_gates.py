@@ -36,8 +36,11 @@ def _xcom(engine: AirflowEngine, run_id: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else dict(json.loads(value))
 
 
-def _chat_text(slack: SlackChannel, question: dict[str, Any]) -> str:
-    return str(next(m for m in slack.server.questions(CHANNEL) if m["ts"] == question["ts"])["text"])
+def _asked(engine: AirflowEngine, slack: SlackChannel) -> tuple[str, dict[str, Any]]:
+    """A new run of the gate: its run id and its question in the channel."""
+    engine.wait_for_dag(GATE)
+    run_id = engine.trigger(GATE)
+    return run_id, slack.question_about(run_id)
 
 
 def _pending_record(engine: AirflowEngine, run_id: str) -> dict[str, Any]:
@@ -49,9 +52,7 @@ def _pending_record(engine: AirflowEngine, run_id: str) -> dict[str, Any]:
 def test_the_question_is_a_required_action_linked_to_the_chat_both_ways(
     engine: AirflowEngine, slack: SlackChannel
 ) -> None:
-    engine.wait_for_dag(GATE)
-    run_id = engine.trigger(GATE)
-    question = slack.question_about(run_id)
+    run_id, question = _asked(engine, slack)
 
     record = _pending_record(engine, run_id)
 
@@ -67,9 +68,7 @@ def test_the_question_is_a_required_action_linked_to_the_chat_both_ways(
 def test_an_answer_in_airflow_opens_the_gate_and_the_chat_says_who(
     engine: AirflowEngine, slack: SlackChannel
 ) -> None:
-    engine.wait_for_dag(GATE)
-    run_id = engine.trigger(GATE)
-    question = slack.question_about(run_id)
+    run_id, question = _asked(engine, slack)
     _pending_record(engine, run_id)
 
     _answer_in_airflow(engine, run_id, "Approve")
@@ -77,14 +76,12 @@ def test_an_answer_in_airflow_opens_the_gate_and_the_chat_says_who(
     assert engine.wait_for_run(GATE, run_id) == "success"
     answer = _xcom(engine, run_id)
     assert (answer["status"], answer["channel"]) == ("approved", "airflow")
-    wait_until(lambda: "Approved by" in _chat_text(slack, question) or None, 30, "the outcome in the chat")
-    assert "in Airflow" in _chat_text(slack, question)
+    wait_until(lambda: "Approved by" in slack.current_text(question) or None, 30, "the outcome in the chat")
+    assert "in Airflow" in slack.current_text(question)
 
 
 def test_an_answer_in_the_chat_is_written_into_the_record(engine: AirflowEngine, slack: SlackChannel) -> None:
-    engine.wait_for_dag(GATE)
-    run_id = engine.trigger(GATE)
-    question = slack.question_about(run_id)
+    run_id, question = _asked(engine, slack)
     _pending_record(engine, run_id)
 
     slack.answer(question, "approve", user="U0APPROVER")
@@ -101,9 +98,8 @@ def test_an_answer_in_the_chat_is_written_into_the_record(engine: AirflowEngine,
 def test_a_second_answer_in_airflow_is_refused_after_the_chat_answered(
     engine: AirflowEngine, slack: SlackChannel
 ) -> None:
-    engine.wait_for_dag(GATE)
-    run_id = engine.trigger(GATE)
-    slack.answer(slack.question_about(run_id), "reject", user="U0APPROVER")
+    run_id, question = _asked(engine, slack)
+    slack.answer(question, "reject", user="U0APPROVER")
     assert engine.wait_for_run(GATE, run_id) == "failed"
 
     refused = _answer_in_airflow(engine, run_id, "Approve", expect=(409,))
@@ -115,9 +111,7 @@ def test_a_second_answer_in_airflow_is_refused_after_the_chat_answered(
 def test_a_race_between_the_chat_and_airflow_has_one_winner_everywhere(
     engine: AirflowEngine, slack: SlackChannel
 ) -> None:
-    engine.wait_for_dag(GATE)
-    run_id = engine.trigger(GATE)
-    question = slack.question_about(run_id)
+    run_id, question = _asked(engine, slack)
     _pending_record(engine, run_id)
     # the chat says approve, Airflow says reject, within the same poll interval
     in_airflow = threading.Thread(target=_answer_in_airflow, args=(engine, run_id, "Reject", (200, 409)))
@@ -130,19 +124,17 @@ def test_a_race_between_the_chat_and_airflow_has_one_winner_everywhere(
     record = _record(engine, run_id)
     winner = "Approve" if state == "success" else "Reject"
     assert record["chosen_options"] == [winner]
-    wait_until(lambda: "by" in _chat_text(slack, question).split("\n")[-1] or None, 30, "the outcome in the chat")
-    outcome = _chat_text(slack, question).split("\n")[-1]
+    wait_until(lambda: "by" in slack.current_text(question).split("\n")[-1] or None, 30, "the outcome in the chat")
+    outcome = slack.current_text(question).split("\n")[-1]
     assert outcome.startswith("✅ Approved by <@U0APPROVER>") if winner == "Approve" else (
         "Rejected by" in outcome and "in Airflow" in outcome)
 
 
 def test_a_timed_out_gate_says_so_in_the_record_and_the_chat(engine: AirflowEngine, slack: SlackChannel) -> None:
-    engine.wait_for_dag(GATE)
-    run_id = engine.trigger(GATE)
-    question = slack.question_about(run_id)
+    run_id, question = _asked(engine, slack)
 
     assert engine.wait_for_run(GATE, run_id, timeout=120) == "failed"
 
     facts = _record(engine, run_id)["params_input"]["airflow_alerter"]
     assert facts["status"] == "timed_out"
-    assert "Timed out" in _chat_text(slack, question)
+    assert "Timed out" in slack.current_text(question)

@@ -10,7 +10,6 @@ import pytest
 
 from tests.e2e.conftest import SlackChannel
 from tests.e2e.engine import AirflowEngine, wait_until
-from tests.plugins.slack import CHANNEL
 
 pytestmark = pytest.mark.e2e
 
@@ -28,26 +27,23 @@ def _record(engine: AirflowEngine, dag_id: str, run_id: str, task_id: str) -> di
     return dict(engine.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"))
 
 
-def _question(slack: SlackChannel, run_id: str) -> dict[str, Any]:
-    return slack.question_about(run_id)
-
-
-def _chat_text(slack: SlackChannel, question: dict[str, Any]) -> str:
-    return str(next(m for m in slack.server.questions(CHANNEL) if m["ts"] == question["ts"])["text"])
+def _asked(engine: AirflowEngine, slack: SlackChannel, dag_id: str) -> tuple[str, dict[str, Any]]:
+    """A new run of ``dag_id``: its run id and the request's question in the channel."""
+    engine.wait_for_dag(dag_id)
+    run_id = engine.trigger(dag_id)
+    return run_id, slack.question_about(run_id)
 
 
 def _closed(slack: SlackChannel, question: dict[str, Any], mark: str) -> str:
-    wait_until(lambda: mark in _chat_text(slack, question) or None, 60, f"{mark!r} on the question")
-    return _chat_text(slack, question)
+    wait_until(lambda: mark in slack.current_text(question) or None, 60, f"{mark!r} on the question")
+    return slack.current_text(question)
 
 
 def test_an_approval_given_in_slack_opens_the_approval_operator(
     responder: AirflowEngine, slack: SlackChannel
 ) -> None:
     engine = responder
-    engine.wait_for_dag(APPROVAL)
-    run_id = engine.trigger(APPROVAL)
-    question = _question(slack, run_id)
+    run_id, question = _asked(engine, slack, APPROVAL)
     assert "Reply in the thread with one of “Approve”, “Reject”." in question["text"]
 
     slack.answer(question, "approve", user="U0APPROVER")
@@ -62,9 +58,7 @@ def test_an_approval_given_in_slack_opens_the_approval_operator(
 
 def test_a_non_approvers_answer_changes_nothing(responder: AirflowEngine, slack: SlackChannel) -> None:
     engine = responder
-    engine.wait_for_dag(APPROVAL)
-    run_id = engine.trigger(APPROVAL)
-    question = _question(slack, run_id)
+    run_id, question = _asked(engine, slack, APPROVAL)
 
     slack.answer(question, "approve", user="U0MALLORY")
     wait_until(lambda: slack.replies_checks(question) >= 3 or None, 60, "the responder's checks")
@@ -79,9 +73,7 @@ def test_an_answer_in_airflow_first_is_shown_in_slack_and_the_chat_answer_is_ign
     responder: AirflowEngine, slack: SlackChannel
 ) -> None:
     engine = responder
-    engine.wait_for_dag(APPROVAL)
-    run_id = engine.trigger(APPROVAL)
-    question = _question(slack, run_id)
+    run_id, question = _asked(engine, slack, APPROVAL)
     engine.api("PATCH", f"/dags/{APPROVAL}/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails",
                {"chosen_options": ["Reject"], "params_input": {}})
 
@@ -95,9 +87,7 @@ def test_an_answer_in_airflow_first_is_shown_in_slack_and_the_chat_answer_is_ign
 
 def test_several_options_are_chosen_by_name_in_one_reply(responder: AirflowEngine, slack: SlackChannel) -> None:
     engine = responder
-    engine.wait_for_dag(CHOICE)
-    run_id = engine.trigger(CHOICE)
-    question = _question(slack, run_id)
+    run_id, question = _asked(engine, slack, CHOICE)
 
     slack.answer(question, "ship, RETRAIN", user="U0APPROVER")
 
@@ -110,9 +100,7 @@ def test_an_answer_given_while_the_responder_was_down_still_counts(
     responder: AirflowEngine, slack: SlackChannel
 ) -> None:
     engine = responder
-    engine.wait_for_dag(APPROVAL)
-    run_id = engine.trigger(APPROVAL)
-    question = _question(slack, run_id)
+    run_id, question = _asked(engine, slack, APPROVAL)
     engine.components["responder"].stop()
 
     slack.answer(question, "approve", user="U0APPROVER")
