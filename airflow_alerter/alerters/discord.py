@@ -59,8 +59,8 @@ from airflow_alerter.alerters.base import (
     SecretWebUrl,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient, with_query
+from airflow_alerter.alerters.rendering import cut, is_web_url
 from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
-from airflow_alerter.alerters.text import cut, is_web_url
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
 log = logging.getLogger(__name__)

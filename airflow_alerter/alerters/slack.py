@@ -43,8 +43,8 @@ from airflow_alerter.alerters.base import (
     ConnectionFields,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
+from airflow_alerter.alerters.rendering import cut
 from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES, RetryPolicy, retry_limit_field
-from airflow_alerter.alerters.text import cut
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
 if TYPE_CHECKING:

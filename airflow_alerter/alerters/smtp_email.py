@@ -21,8 +21,8 @@ from airflow_alerter.alerters.base import (
     BaseAlerter,
     ConnectionFields,
 )
+from airflow_alerter.alerters.rendering import is_web_url
 from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
-from airflow_alerter.alerters.text import is_web_url
 from airflow_alerter.models import EMPTY_MESSAGE_TITLE, AlerterMessage, BaseAlerterParameters
 from airflow_alerter.validation import email_address, email_address_list, reject_control_chars
 

@@ -41,8 +41,8 @@ from airflow_alerter.alerters.base import (
     SecretWebUrl,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
+from airflow_alerter.alerters.rendering import cut, is_web_url
 from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
-from airflow_alerter.alerters.text import cut, is_web_url
 from airflow_alerter.models import EMPTY_MESSAGE_TITLE, AlerterMessage, BaseAlerterParameters
 
 Preset = Literal["mattermost", "msteams", "google_chat", "custom"]
