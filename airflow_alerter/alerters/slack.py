@@ -2,8 +2,8 @@
 
 Posting goes through slack_sdk's ``WebClient`` (bot token), with slack_sdk's own retry handlers for
 429s, 5xx and dropped connections, or the package's JSON client (incoming webhook, post only); neither
-follows a redirect (``alerters/slack_transport.py``, ``alerters/http.py``). All user text is escaped
-for mrkdwn, so an exception message holding ``<!channel>`` pings nobody.
+follows a redirect (``alerters/slack_transport.py``, ``alerters/http.py``). The blocks are built by
+``alerters/slack_render.py``, which escapes all user text for mrkdwn.
 
 Checking for an answer is one ``conversations.replies`` call: it returns the question (with its
 reactions) and every reply in its thread. Slack limits that method to about one call a minute for
