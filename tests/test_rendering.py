@@ -44,6 +44,20 @@ def test_chunks_join_back_to_the_text_each_within_the_size() -> None:
     assert [len(piece) for piece in pieces] == [10, 10, 5]
 
 
+def test_chunking_never_splits_inside_a_code_fence_that_fits_a_chunk() -> None:
+    pieces = chunks("intro " * 3 + "```\ncode\n```" + " outro", 25)
+
+    assert "".join(pieces) == "intro " * 3 + "```\ncode\n```" + " outro"
+    assert [piece.count("```") % 2 for piece in pieces] == [0] * len(pieces)
+
+
+def test_a_fence_longer_than_a_chunk_is_still_chunked_within_the_size() -> None:
+    pieces = chunks("```" + "z" * 30 + "```", 10)
+
+    assert "".join(pieces) == "```" + "z" * 30 + "```"
+    assert max(map(len, pieces)) == 10
+
+
 def test_a_long_code_block_is_cut_inside_its_fence_which_stays_closed() -> None:
     block = code_block("y" * 100, 40)
 

@@ -31,8 +31,20 @@ def cut(text: str, size: int) -> str:
 
 
 def chunks(text: str, size: int) -> list[str]:
-    """``text`` in consecutive pieces of ``size`` characters (none for an empty text), for chats that cap a part."""
-    return [text[start : start + size] for start in range(0, len(text), size)]
+    """``text`` in pieces of at most ``size`` characters (none for an empty text), for chats that cap a part.
+
+    A piece that would end inside a code fence ends before the fence instead, so the fence renders
+    whole in the next piece; only a fence longer than a whole piece is split, as it cannot fit.
+    """
+    pieces, start = [], 0
+    while start < len(text):
+        end = min(start + size, len(text))
+        if end < len(text) and text.count(FENCE, 0, end) % 2:  # the cut falls inside a fence: the last one opened it
+            opening = text.rfind(FENCE, start, end)
+            end = opening if opening > start else end
+        pieces.append(text[start:end])
+        start = end
+    return pieces
 
 
 def is_web_url(value: Any) -> bool:
