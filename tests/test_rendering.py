@@ -69,6 +69,12 @@ def test_user_fences_cannot_close_a_code_block_early() -> None:
     assert code_block("before ``` after", 100).count("```") == 2
 
 
+def test_slack_keeps_an_exception_holding_a_fence_in_one_code_block() -> None:
+    blocks = build_blocks(AlerterMessage(title="t", metadata={"exception": "bad ``` input"}))
+
+    assert blocks[-1]["text"]["text"].count("```") == 2
+
+
 @pytest.mark.parametrize("kind", ["failure", "retry", "success", "info"])
 def test_each_flavor_converts_the_one_colour_table(kind: str) -> None:
     message = AlerterMessage(title="t", metadata=AlertContext(kind=kind).as_metadata({"dag_id": "d"}))

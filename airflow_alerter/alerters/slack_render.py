@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from airflow_alerter.alerters.rendering import BLOCK_KEYS as ALERT_BLOCK_KEYS
-from airflow_alerter.alerters.rendering import chunks, code_texts, cut, facts
+from airflow_alerter.alerters.rendering import chunks, code_texts, cut, escape_fences, facts
 from airflow_alerter.models import AlertContext, AlerterMessage, AskStatus
 
 SECTION_LIMIT = 3000
@@ -49,7 +49,7 @@ def build_blocks(message: AlerterMessage, payload: BaseModel | None = None) -> l
     fields = [{"type": "mrkdwn", "text": cut(f"*{escape(str(k))}*\n{escape(str(v))}", FIELD_LIMIT)}
               for k, v in shown.items()]
     tail = [{"type": "section", "fields": fields[i:i + MAX_FIELDS]} for i in range(0, len(fields), MAX_FIELDS)]
-    tail += [section(f"```{cut(escape(code), SECTION_LIMIT - 8)}```") for code in code_texts(message.alert)]
+    tail += [_code_section(code) for code in code_texts(message.alert)]
     context = _context_line(message.metadata, message.alert)
     # A long body is shortened, not the facts and the exception after it: they say what went wrong.
     room = MAX_BLOCKS - len(head) - len(tail) - (context is not None)
@@ -64,6 +64,11 @@ def build_blocks(message: AlerterMessage, payload: BaseModel | None = None) -> l
 def section(text: str) -> dict[str, Any]:
     """A section block of mrkdwn ``text`` (already escaped)."""
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _code_section(code: str) -> dict[str, Any]:
+    """An exception or traceback in a code block; a ``` in it gets a zero-width space, so it cannot end the block."""
+    return section(f"```{cut(escape_fences(escape(code)), SECTION_LIMIT - 8)}```")
 
 
 def _context_line(metadata: Mapping[str, Any], alert: AlertContext) -> dict[str, Any] | None:
