@@ -54,7 +54,8 @@ class AlerterMessage(BaseModel):
     """A message any flavor can render: a short title, a body, and structured facts.
 
     ``metadata`` carries facts a flavor may lay out richly (an email table, Slack fields), such as
-    ``dag_id`` or ``log_url``. Keys a flavor does not know are shown as plain "key: value" pairs.
+    ``dag_id`` or ``log_url``. Keys a flavor does not know are shown as plain "key: value" pairs;
+    :attr:`alert` reads the alert's own keys (:data:`ALERT_KEYS`) back as an :class:`AlertContext`.
     """
 
     model_config = ConfigDict(frozen=True)
