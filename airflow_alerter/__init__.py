@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     # core models and contract (no Airflow)
     "AlerterMessage": "airflow_alerter.models",
+    "AlertContext": "airflow_alerter.models",
     "AskResult": "airflow_alerter.models",
     "AskStatus": "airflow_alerter.models",
     "QuestionHandle": "airflow_alerter.models",
@@ -76,7 +77,14 @@ if TYPE_CHECKING:
     from airflow_alerter.alerters.webhook import WebhookAlerter
     from airflow_alerter.exceptions import AlerterConfigError, AlerterDeliveryError, AlerterError, AskNotSupported
     from airflow_alerter.hooks.alerter import AlerterHook
-    from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
+    from airflow_alerter.models import (
+        AlertContext,
+        AlerterMessage,
+        AskResult,
+        AskStatus,
+        BaseAlerterParameters,
+        QuestionHandle,
+    )
     from airflow_alerter.notifications.alerter import (
         AlerterNotifier,
         alerter_failure_callback,

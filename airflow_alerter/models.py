@@ -7,6 +7,7 @@ boundaries in Airflow: XCom, a trigger's ``serialize()``, an Airflow Variable.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
@@ -18,11 +19,43 @@ from airflow_alerter.validation import reject_control_chars, replace_lone_surrog
 EMPTY_MESSAGE_TITLE = "Airflow alert"
 
 
+#: the metadata keys :class:`AlertContext` gives typed fields; every flavor lays them out itself
+ALERT_KEYS = ("kind", "log_url", "exception", "traceback")
+
+
+class AlertContext(BaseModel):
+    """What an alert is about, typed: its kind, the error and where its log is.
+
+    These facts travel in :attr:`AlerterMessage.metadata` under :data:`ALERT_KEYS`, so messages
+    built by hand with those keys, and messages that crossed XCom as JSON, render as they always
+    did; this model is the one place that reads them back. A falsy value counts as absent, as
+    every flavor has always treated it; any other value is shown as its text.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str | None = None
+    log_url: str | None = None
+    exception: str | None = None
+    traceback: str | None = None
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> AlertContext:
+        return cls(**{key: str(metadata[key]) for key in ALERT_KEYS if metadata.get(key)})
+
+    def as_metadata(self, facts: Mapping[str, Any]) -> dict[str, Any]:
+        """``facts`` between the kind and the error, the order alerts have always listed them in; no None."""
+        ordered = {"kind": self.kind, **facts, "log_url": self.log_url, "exception": self.exception,
+                   "traceback": self.traceback}
+        return {key: value for key, value in ordered.items() if value is not None}
+
+
 class AlerterMessage(BaseModel):
     """A message any flavor can render: a short title, a body, and structured facts.
 
     ``metadata`` carries facts a flavor may lay out richly (an email table, Slack fields), such as
-    ``dag_id`` or ``log_url``. Keys a flavor does not know are shown as plain "key: value" pairs.
+    ``dag_id`` or ``log_url``. Keys a flavor does not know are shown as plain "key: value" pairs;
+    :attr:`alert` reads the alert's own keys (:data:`ALERT_KEYS`) back as an :class:`AlertContext`.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -40,6 +73,11 @@ class AlerterMessage(BaseModel):
         reach a chat as invalid JSON. Metadata keys and string values are cleaned too.
         """
         return replace_lone_surrogates(value)
+
+    @property
+    def alert(self) -> AlertContext:
+        """The typed alert facts of :attr:`metadata` (kind, log link, exception, traceback)."""
+        return AlertContext.from_metadata(self.metadata)
 
     @field_validator("title")
     @classmethod

@@ -2,8 +2,8 @@
 
 Mentions are neutralised on every message (``allowed_mentions: {"parse": []}``), so an exception
 text holding ``@everyone`` pings nobody. Long messages are split across embeds and messages to fit
-Discord's limits instead of failing, and an embed Discord refuses (HTTP 400) is sent again as plain
-text, so an alert is never lost to formatting.
+Discord's limits instead of failing (``alerters/discord_render.py`` builds the messages), and an
+embed Discord refuses (HTTP 400) is sent again as plain text, so an alert is never lost to formatting.
 
 Answers: ZenML's Discord alerter matches keywords case-sensitively and gives up after 60 s. Here a
 *reply* to the question (Discord's Reply, so one "ok" cannot approve every open question in the
@@ -30,7 +30,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 from urllib.parse import quote
 
@@ -60,9 +60,18 @@ from airflow_alerter.alerters.base import (
     ConnectionFields,
     SecretWebUrl,
 )
+from airflow_alerter.alerters.discord_render import (
+    CONTENT_LIMIT,
+    NO_MENTIONS,
+    STATUS_LINES,
+    build_embeds,
+    embed_messages,
+    text_messages,
+    with_line,
+)
 from airflow_alerter.alerters.http import HttpError, JsonClient, with_query
+from airflow_alerter.alerters.rendering import cut
 from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
-from airflow_alerter.alerters.text import cut, is_web_url
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
 log = logging.getLogger(__name__)
@@ -71,25 +80,11 @@ DISCORD_API = "https://discord.com/api/v10"
 #: where Airflow's ``discord`` connections point by default (the provider documents this host)
 DISCORD_WEBHOOK_HOST = "https://discord.com/api/"
 DISCORD_EPOCH_MS = 1420070400000
-CONTENT_LIMIT, TITLE_LIMIT, DESCRIPTION_LIMIT = 2000, 256, 4096
-FIELDS_LIMIT, FIELD_NAME_LIMIT, FIELD_VALUE_LIMIT = 25, 256, 1024
 NONCE_LENGTH = 25  # Discord's limit, as for a question_key
-EMBEDS_PER_MESSAGE, EMBED_TOTAL_LIMIT = 10, 6000
-#: the short line above the embeds: what notifications and embed-less clients show
-PREVIEW_LIMIT = 200
 PAGE_LIMIT = 100
 MAX_PAGES = 5
 #: seconds subtracted from "since" when looking for a question: the worker's clock may run ahead of Discord's
 CLOCK_SKEW = 120.0
-NO_MENTIONS: dict[str, Any] = {"parse": []}
-BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind"})
-COLOURS = {"failure": 0xDE350B, "retry": 0xFF991F, "success": 0x00875A}
-DEFAULT_COLOUR = 0x0052CC
-STATUS_LINES = {
-    AskStatus.APPROVED: "✅ Approved by {responder}",
-    AskStatus.REJECTED: "❌ Rejected by {responder}",
-    AskStatus.TIMED_OUT: "⌛ Timed out: no valid answer arrived in time",
-}
 #: the form Airflow's Discord provider requires of ``webhook_endpoint``
 _WEBHOOK_ENDPOINT = re.compile(r"webhooks/[0-9]+/[A-Za-z0-9_-]+")
 _SNOWFLAKE = re.compile(r"[0-9]{1,20}")
@@ -143,7 +138,7 @@ class DiscordAlerterParameters(AnswerRules, BaseAlerterParameters):
     embeds: list[dict[str, Any]] | None = None
 
 
-# --- building messages ---------------------------------------------------------------------------
+# --- message ids ---------------------------------------------------------------------------------
 
 
 def snowflake_at(seconds: float) -> int:
@@ -157,109 +152,6 @@ def snowflake_time(snowflake: str) -> float:
         return ((int(snowflake) >> 22) + DISCORD_EPOCH_MS) / 1000
     except ValueError:
         return 0.0
-
-
-def _chunks(text: str, size: int) -> list[str]:
-    return [text[start : start + size] for start in range(0, len(text), size)]
-
-
-def _code_block(text: str, size: int) -> str:
-    """A fenced block that user text cannot close early (a ``` inside gets a zero-width space)."""
-    fenced = text.replace("```", "`\u200b``")
-    return f"```\n{cut(fenced, size - 8)}\n```"
-
-
-def build_embeds(message: AlerterMessage) -> list[dict[str, Any]]:
-    """Embeds for ``message``: title, body, exception, then the metadata as fields; more embeds when long."""
-    colour = COLOURS.get(str(message.metadata.get("kind")), DEFAULT_COLOUR)
-    texts = _chunks(message.body, DESCRIPTION_LIMIT)
-    texts += [
-        _code_block(str(message.metadata[key]), DESCRIPTION_LIMIT)
-        for key in ("exception", "traceback")
-        if message.metadata.get(key)
-    ]
-    log_url = message.metadata.get("log_url")
-    fields = [
-        {"name": cut(str(key), FIELD_NAME_LIMIT), "value": cut(str(value), FIELD_VALUE_LIMIT), "inline": True}
-        for key, value in message.metadata.items()
-        if key not in BLOCK_KEYS and value not in (None, "")
-    ]
-    if is_web_url(log_url) and not message.title:
-        fields.append({"name": "log", "value": f"[View log]({log_url})", "inline": True})
-    embeds: list[dict[str, Any]] = [{"description": text, "color": colour} for text in texts]
-    if message.title:
-        head: dict[str, Any] = embeds[0] if embeds else {"color": colour}
-        head["title"] = cut(message.title, TITLE_LIMIT)
-        if is_web_url(log_url):
-            head["url"] = log_url
-        embeds[:1] = [head]
-    embeds += [{"fields": group, "color": colour} for group in _field_groups(fields)]
-    return embeds
-
-
-def _field_groups(fields: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    """At most 25 fields an embed, and few enough that one embed stays within the 6000-character total."""
-    group: list[dict[str, Any]] = []
-    size = 0
-    for field in fields:
-        field_size = len(field["name"]) + len(field["value"])
-        if group and (len(group) == FIELDS_LIMIT or size + field_size > EMBED_TOTAL_LIMIT):
-            yield group
-            group, size = [], 0
-        group.append(field)
-        size += field_size
-    if group:
-        yield group
-
-
-def embed_size(embed: Mapping[str, Any]) -> int:
-    """What counts towards Discord's 6000-character total of one message's embeds."""
-    texts = [
-        embed.get("title"),
-        embed.get("description"),
-        (embed.get("footer") or {}).get("text"),
-        (embed.get("author") or {}).get("name"),
-    ]
-    texts += [text for field in embed.get("fields") or [] for text in (field.get("name"), field.get("value"))]
-    return sum(len(str(text)) for text in texts if text)
-
-
-def pack_embeds(embeds: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """The embeds grouped into messages of at most 10 embeds and 6000 embed characters each."""
-    batches: list[list[dict[str, Any]]] = [[]]
-    for embed in embeds:
-        batch = batches[-1]
-        if batch and (
-            len(batch) == EMBEDS_PER_MESSAGE or sum(map(embed_size, batch)) + embed_size(embed) > EMBED_TOTAL_LIMIT
-        ):
-            batches.append(batch := [])
-        batch.append(embed)
-    return batches
-
-
-def _with_line(text: str, line: str, size: int = CONTENT_LIMIT) -> str:
-    """``text`` then ``line``, shortening ``text`` (never ``line``) to fit ``size``."""
-    if not line:
-        return cut(text, size)
-    return f"{cut(text, size - len(line) - 1)}\n{line}" if text else cut(line, size)
-
-
-def embed_messages(message: AlerterMessage, embeds: list[dict[str, Any]], line: str = "") -> list[dict[str, Any]]:
-    """The Discord messages carrying ``message`` as embeds; the first holds a short preview (and ``line``)."""
-    preview = message.title or (message.body.strip().splitlines() or [""])[0]
-    payloads = [{"embeds": batch, "allowed_mentions": NO_MENTIONS} for batch in pack_embeds(embeds)]
-    payloads[0]["content"] = _with_line(cut(preview, PREVIEW_LIMIT), line)
-    return payloads
-
-
-def text_messages(message: AlerterMessage, line: str = "") -> list[dict[str, Any]]:
-    """The same message as plain text in 2000-character pieces: the fallback when an embed is refused."""
-    text = message.as_text()
-    head = CONTENT_LIMIT - len(line) - 1 if line else CONTENT_LIMIT
-    pieces = [text[:head], *_chunks(text[head:], CONTENT_LIMIT)]
-    if line:
-        pieces[0] = f"{pieces[0]}\n{line}" if pieces[0] else line
-    return [{"content": piece, "allowed_mentions": NO_MENTIONS} for piece in pieces]
 
 
 # --- the flavor ----------------------------------------------------------------------------------
@@ -548,7 +440,7 @@ class DiscordAlerter(BaseAlerter):
             "allowed_mentions": NO_MENTIONS,
             "message_reference": {"message_id": handle.message_id},
         }
-        edit = {"content": _with_line(str(handle.extra.get("text") or ""), line), "allowed_mentions": NO_MENTIONS}
+        edit = {"content": with_line(str(handle.extra.get("text") or ""), line), "allowed_mentions": NO_MENTIONS}
         try:
             client.call("POST", self._api(path), reply, name=path)
             client.call("PATCH", self._api(f"{path}/{handle.message_id}"), edit, name=f"{path}/…")

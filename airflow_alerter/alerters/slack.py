@@ -2,8 +2,8 @@
 
 Posting goes through slack_sdk's ``WebClient`` (bot token), with slack_sdk's own retry handlers for
 429s, 5xx and dropped connections, or the package's JSON client (incoming webhook, post only); neither
-follows a redirect (``alerters/slack_transport.py``, ``alerters/http.py``). All user text is escaped
-for mrkdwn, so an exception message holding ``<!channel>`` pings nobody.
+follows a redirect (``alerters/slack_transport.py``, ``alerters/http.py``). The blocks are built by
+``alerters/slack_render.py``, which escapes all user text for mrkdwn.
 
 Checking for an answer is one ``conversations.replies`` call: it returns the question (with its
 reactions) and every reply in its thread. Slack limits that method to about one call a minute for
@@ -45,8 +45,9 @@ from airflow_alerter.alerters.base import (
     ConnectionFields,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
+from airflow_alerter.alerters.rendering import cut, is_web_url
 from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES, RetryPolicy, retry_limit_field
-from airflow_alerter.alerters.text import cut, is_web_url
+from airflow_alerter.alerters.slack_render import SECTION_LIMIT, STATUS_ICONS, TEXT_LIMIT, build_blocks, escape, section
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
 if TYPE_CHECKING:
@@ -55,17 +56,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SECTION_LIMIT = 3000
-HEADER_LIMIT = 150
-FIELD_LIMIT = 2000
-MAX_BLOCKS = 50
-MAX_FIELDS = 10
-TEXT_LIMIT = 4000
-#: metadata the blocks show in their own places rather than as fields
-BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind", "dag_id", "task_id", "run_id"})
 DEFAULT_WEBHOOK_BASE = "https://hooks.slack.com/services"
-#: the visible end of a message cut to Slack's 50 blocks
-SHORTENED = "_… (message shortened to fit Slack's limits)_"
 #: the message-metadata event type that marks our questions, so a restarted sensor can find its own
 QUESTION_EVENT = "airflow_alerter_question"
 #: seconds subtracted from "since" when searching: the worker's clock may run ahead of Slack's
@@ -77,7 +68,6 @@ PERMANENT_ERRORS = frozenset({
     "channel_not_found", "thread_not_found", "invalid_auth", "not_authed", "not_in_channel", "token_revoked",
     "token_expired", "account_inactive", "missing_scope", "no_permission", "team_access_not_granted",
 })
-STATUS_ICONS = {AskStatus.APPROVED: "✅", AskStatus.REJECTED: "❌", AskStatus.TIMED_OUT: "⌛", AskStatus.ERROR: "⚠️"}
 
 
 #: a channel, group, DM or user id (C0123ABCD) or a channel name, with or without its #
@@ -94,15 +84,6 @@ def _slack_channel(value: Any) -> str | None:
 
 
 SlackChannel = Annotated[str | None, BeforeValidator(_slack_channel)]
-
-
-def escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn gives meaning to, so user text stays text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _chunks(text: str, size: int) -> list[str]:
-    return [text[start:start + size] for start in range(0, len(text), size)] or [""]
 
 
 class SlackAlerterPayload(BaseModel):
@@ -147,46 +128,6 @@ class SlackAlerterParameters(AnswerRules, BaseAlerterParameters):
     channel: SlackChannel = None
     blocks: list[dict[str, Any]] | None = None
     payload: SlackAlerterPayload | None = None
-
-
-def build_blocks(message: AlerterMessage, payload: SlackAlerterPayload | None = None) -> list[dict[str, Any]]:
-    """Block Kit for ``message``: header, body sections, fields, exception, context line; within Slack's limits."""
-    head: list[dict[str, Any]] = []
-    if message.title:
-        header = {"type": "plain_text", "text": cut(message.title, HEADER_LIMIT)}
-        head.append({"type": "header", "text": header})
-    body = [_section(chunk) for chunk in _chunks(escape(message.body), SECTION_LIMIT) if chunk.strip()]
-    facts = {**(payload.model_dump(exclude_none=True) if payload else {}),
-             **{k: v for k, v in message.metadata.items() if k not in BLOCK_KEYS and v not in (None, "")}}
-    fields = [{"type": "mrkdwn", "text": cut(f"*{escape(str(k))}*\n{escape(str(v))}", FIELD_LIMIT)}
-              for k, v in facts.items()]
-    tail = [{"type": "section", "fields": fields[i:i + MAX_FIELDS]} for i in range(0, len(fields), MAX_FIELDS)]
-    for key in ("exception", "traceback"):
-        if message.metadata.get(key):
-            code = cut(escape(str(message.metadata[key])), SECTION_LIMIT - 8)
-            tail.append(_section(f"```{code}```"))
-    context = _context_line(message.metadata)
-    # A long body is shortened, not the facts and the exception after it: they say what went wrong.
-    room = MAX_BLOCKS - len(head) - len(tail) - (context is not None)
-    if body and len(body) > room:
-        body = [*body[: max(room - 1, 0)], _section(SHORTENED)]
-    blocks = [*head, *body, *tail]
-    if len(blocks) + (context is not None) > MAX_BLOCKS:  # so many facts that they alone overflow
-        blocks = [*blocks[: MAX_BLOCKS - 2], _section(SHORTENED)]
-    return [*blocks, context] if context else blocks
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def _context_line(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
-    parts = [f"{label} `{escape(str(metadata[key]))}`" for key, label in
-             (("dag_id", "DAG"), ("task_id", "task"), ("run_id", "run")) if metadata.get(key)]
-    if metadata.get("log_url"):
-        url = escape(str(metadata["log_url"])).replace("|", "%7C")  # a | would end the URL and start the label
-        parts.append(f"<{url}|View log>")
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(parts)}]} if parts else None
 
 
 def _retry_handlers(count: int) -> list[Any]:
@@ -563,7 +504,7 @@ class SlackAlerter(BaseAlerter):
             client.chat_update(channel=handle.channel, ts=handle.message_id,
                                text=f"{handle.extra.get('text', '')}\n\n{line}"[:TEXT_LIMIT],
                                # the handle's text is the question as posted: already escaped for mrkdwn
-                               blocks=[_section(str(handle.extra.get("text", ""))[:SECTION_LIMIT] or " "),
+                               blocks=[section(str(handle.extra.get("text", ""))[:SECTION_LIMIT] or " "),
                                        {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}])
         except Exception as err:  # the decision stands even if Slack cannot show it
             log.warning("Could not post the outcome of the Slack question: %s", _slack_error(err))

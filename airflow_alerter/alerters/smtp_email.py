@@ -21,8 +21,8 @@ from airflow_alerter.alerters.base import (
     BaseAlerter,
     ConnectionFields,
 )
+from airflow_alerter.alerters.rendering import BLOCK_KEYS, facts, hex_colour, is_web_url
 from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
-from airflow_alerter.alerters.text import is_web_url
 from airflow_alerter.models import EMPTY_MESSAGE_TITLE, AlerterMessage, BaseAlerterParameters
 from airflow_alerter.validation import email_address, email_address_list, reject_control_chars
 
@@ -37,11 +37,7 @@ log = logging.getLogger(__name__)
 Security = Literal["starttls", "ssl", "none"]
 DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "ssl": 465, "none": 25}
 MAX_SUBJECT_LENGTH = 200
-#: Metadata keys the email lays out in blocks of their own rather than in the details table.
-BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind"})
 FACT_LABELS = {"map_index": "Map index", "dag_id": "DAG", "task_id": "Task", "run_id": "Run"}
-ACCENTS = {"failure": "#de350b", "retry": "#ff991f", "success": "#00875a"}
-DEFAULT_ACCENT = "#0052cc"
 
 
 def _recipients(field: str) -> Any:
@@ -267,19 +263,18 @@ class SMTPEmailAlerter(BaseAlerter):
             SMTPEmailAlerterPayload.from_metadata(message.metadata)
         )
         reserved = BLOCK_KEYS | set(SMTPEmailAlerterPayload.model_fields)
-        extra_facts = [(fact_label(key), str(value)) for key, value in message.metadata.items()
-                       if key not in reserved and value not in (None, "")]
-        metadata = message.metadata
+        extra_facts = [(fact_label(key), str(value)) for key, value in facts(message.metadata, reserved)]
+        alert = message.alert
         return {
             "title": message.title,
             "subject": self.subject(message, params),
             "body": message.body,
             "facts": payload.facts() + extra_facts,
-            "exception": metadata.get("exception"),
-            "traceback": metadata.get("traceback"),
+            "exception": alert.exception,
+            "traceback": alert.traceback,
             # the HTML part makes it a link: only a web URL may become one (never javascript: or data:)
-            "log_url": next((url for url in (payload.log_url, metadata.get("log_url")) if is_web_url(url)), None),
-            "accent": ACCENTS.get(str(metadata.get("kind")), DEFAULT_ACCENT),
+            "log_url": next((url for url in (payload.log_url, alert.log_url) if is_web_url(url)), None),
+            "accent": hex_colour(alert.kind),
             "sent_from": payload.dag_id and f"DAG {payload.dag_id}",
         }
 

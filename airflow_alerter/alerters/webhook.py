@@ -41,20 +41,27 @@ from airflow_alerter.alerters.base import (
     SecretWebUrl,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
+from airflow_alerter.alerters.rendering import (
+    ZWSP,
+    code_texts,
+    cut,
+    escape_fences,
+    facts,
+    hex_colour,
+    preview,
+    web_log_url,
+)
 from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
-from airflow_alerter.alerters.text import cut, is_web_url
 from airflow_alerter.models import EMPTY_MESSAGE_TITLE, AlerterMessage, BaseAlerterParameters
 
 Preset = Literal["mattermost", "msteams", "google_chat", "custom"]
-BLOCK_KEYS = frozenset({"exception", "traceback", "log_url", "kind"})
-COLOURS = {"failure": "#DE350B", "retry": "#FF991F", "success": "#00875A"}
-DEFAULT_COLOUR = "#0052CC"
 #: text kept per part in Teams and Google Chat, whose whole message must stay under ~28 KB / 32 KB
 TEXT_LIMIT, EXCEPTION_LIMIT, FACT_LIMIT = 8000, 4000, 500
 #: Mattermost's body part: the whole text must fit one post (16383 characters by default)
 MATTERMOST_BODY_LIMIT = 11000
+#: the colour Google Chat's card shows an exception in: a failure's
+RED = hex_colour("failure").upper()
 SHORTENED = "… (shortened to fit the chat's size limit)"
-ZWSP = "\u200b"
 #: any @mention Mattermost would notify: @channel/@all/@here, a user (@alice) or a group (@ml-oncall);
 #: an @ inside a word (ops@example.com) mentions nobody and is left alone
 _MATTERMOST_MENTIONS = re.compile(r"(?<![\w.])@(?=[\w.-])")
@@ -115,18 +122,13 @@ def _html_within(text: str, size: int) -> str:
 
 
 def _facts(message: AlerterMessage) -> list[tuple[str, str]]:
-    return [(str(k), str(v)) for k, v in message.metadata.items() if k not in BLOCK_KEYS and v not in (None, "")]
-
-
-def _log_url(message: AlerterMessage) -> str | None:
-    """The log URL when it is a web URL; chats refuse a whole card whose link is anything else."""
-    url = message.metadata.get("log_url")
-    return url if is_web_url(url) else None
+    """The facts as text: every preset shows them as label and value."""
+    return [(str(key), str(value)) for key, value in facts(message.metadata)]
 
 
 def _exception(message: AlerterMessage) -> str:
-    """The exception and its (already trimmed) traceback, the part each preset shows in monospace."""
-    return "\n".join(str(message.metadata[key]) for key in ("exception", "traceback") if message.metadata.get(key))
+    """The exception and its traceback in one text: each preset shows them in a single monospace part."""
+    return "\n".join(code_texts(message.alert))
 
 
 def _quiet_mentions(text: str) -> str:
@@ -148,15 +150,14 @@ def mattermost(message: AlerterMessage) -> dict[str, Any]:
     lines = [f"#### {_quiet_mentions(message.title)}"] if message.title else []
     lines += [_quiet_mentions(_shorten(message.body, MATTERMOST_BODY_LIMIT))] if message.body else []
     if exception := _shorten(_exception(message), EXCEPTION_LIMIT):
-        fenced = exception.replace("```", f"`{ZWSP}``")
-        lines.append(f"```\n{_quiet_mentions(fenced)}\n```")
-    if log_url := _log_url(message):
+        lines.append(f"```\n{_quiet_mentions(escape_fences(exception))}\n```")
+    if log_url := web_log_url(message.alert):
         lines.append(f"[View log]({log_url})")
     payload: dict[str, Any] = {"text": "\n\n".join(lines)}
     if facts := _facts(message):
         fields = [{"short": True, "title": _quiet_mentions(k), "value": _quiet_mentions(v)} for k, v in facts]
         fallback = "; ".join(f"{field['title']}: {field['value']}" for field in fields)
-        colour = COLOURS.get(str(message.metadata.get("kind")), DEFAULT_COLOUR)
+        colour = hex_colour(message.alert.kind).upper()
         payload["attachments"] = [{"fallback": fallback, "color": colour, "fields": fields}]
     return payload
 
@@ -180,7 +181,7 @@ def msteams(message: AlerterMessage) -> dict[str, Any]:
         "version": "1.4",
         "body": body,
     }
-    if log_url := _log_url(message):
+    if log_url := web_log_url(message.alert):
         card["actions"] = [{"type": "Action.OpenUrl", "title": "View log", "url": log_url}]
     attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
     return {"type": "message", "attachments": [attachment]}
@@ -196,16 +197,15 @@ def google_chat(message: AlerterMessage) -> dict[str, Any]:
         for k, v in _facts(message)
     ]
     if exception := _html_within(_exception(message), EXCEPTION_LIMIT):
-        widgets.append({"textParagraph": {"text": f'<b>Exception</b><br><font color="#DE350B">{exception}</font>'}})
-    if log_url := _log_url(message):
+        widgets.append({"textParagraph": {"text": f'<b>Exception</b><br><font color="{RED}">{exception}</font>'}})
+    if log_url := web_log_url(message.alert):
         button = {"text": "View log", "onClick": {"openLink": {"url": log_url}}}
         widgets.append({"buttonList": {"buttons": [button]}})
     card: dict[str, Any] = {"header": {"title": cut(message.title or EMPTY_MESSAGE_TITLE, 200)}}
     if widgets:  # Google Chat refuses a section without widgets
         card["sections"] = [{"widgets": widgets}]
-    preview = message.title or (message.body.strip().splitlines() or [""])[0]
     return {
-        "text": cut(preview, 200).replace("<", f"<{ZWSP}"),
+        "text": preview(message, 200).replace("<", f"<{ZWSP}"),
         "cardsV2": [{"cardId": "airflow-alert", "card": card}],
     }
 

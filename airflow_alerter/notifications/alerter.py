@@ -77,27 +77,29 @@ def task_alert_message(
     run_id = getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None) or context.get("run_id")
     task_level = ti is not None and "task_list" not in context and context.get("reason") is None
     error = context.get("exception")
-    metadata: dict[str, Any] = {
-        "kind": kind,
+    facts: dict[str, Any] = {
         "dag_id": dag_id,
         "task_id": getattr(ti, "task_id", None) if task_level else None,
         "run_id": run_id,
         "map_index": getattr(ti, "map_index", None) if task_level else None,
         "try_number": getattr(ti, "try_number", None) if task_level else None,
         "logical_date": context.get("logical_date") or getattr(dag_run, "logical_date", None),
-        "log_url": _log_url(ti) if task_level else None,
-        "exception": _describe_error(error) or (context.get("reason") if kind == "failure" else None),
-        "traceback": _trimmed_traceback(error, traceback_lines) if isinstance(error, BaseException) else None,
     }
     default_title = TITLES[kind] if task_level else DAG_TITLES.get(kind, TITLES[kind])
-    from airflow_alerter.models import AlerterMessage
+    from airflow_alerter.models import AlertContext, AlerterMessage
     from airflow_alerter.validation import one_line
 
+    alert = AlertContext(
+        kind=kind,
+        log_url=_log_url(ti) if task_level else None,
+        exception=_describe_error(error) or (context.get("reason") if kind == "failure" else None),
+        traceback=_trimmed_traceback(error, traceback_lines) if isinstance(error, BaseException) else None,
+    )
     # a callback must not lose its alert to a templated title that rendered over several lines
     return AlerterMessage(
         title=one_line(title or default_title) or default_title,
-        body=body if body is not None else _default_body(kind, metadata, task_level),
-        metadata={key: value for key, value in metadata.items() if value is not None},
+        body=body if body is not None else _default_body(kind, facts, task_level),
+        metadata=alert.as_metadata(facts),
     )
 
 
@@ -109,9 +111,10 @@ def _log_url(ti: Any) -> str | None:
 
 
 def _default_body(kind: str, facts: Mapping[str, Any], task_level: bool) -> str:
-    verbs = {"failure": "failed", "success": "succeeded", "retry": "failed and will be retried", "info": "reported"}
+    from airflow_alerter.alerters.rendering import verb
+
     subject = f"Task {facts['task_id']} in DAG {facts['dag_id']}" if task_level else f"DAG {facts['dag_id']}"
-    text = f"{subject} {verbs[kind]} (run {facts['run_id']}"
+    text = f"{subject} {verb(kind)} (run {facts['run_id']}"
     text += f", try {facts['try_number']})." if task_level and facts.get("try_number") else ")."
     return text
 

@@ -11,7 +11,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_alerter.models import AlerterMessage
+from airflow_alerter.alerters.rendering import verb
+from airflow_alerter.models import AlertContext, AlerterMessage
 from airflow_alerter.storm import StormMember, StormWindow, compact_ranges, summary_lines
 from airflow_alerter.validation import bounded_key
 
@@ -22,7 +23,6 @@ KEY_PREFIX = "airflow_alerter.storm"
 SEND_RESERVE = 8.0
 #: Airflow Variable keys hold at most 250 characters; longer group names are hashed
 MAX_GROUP_KEY = 180
-VERBS = {"failure": "failed", "success": "succeeded", "retry": "failed and will be retried", "info": "reported"}
 
 
 class VariableStore:
@@ -75,13 +75,13 @@ def storm_member(message: AlerterMessage, context: Mapping[str, Any]) -> StormMe
     from airflow_alerter._compat import redact
 
     ti = context["ti"]
-    exception = message.metadata.get("exception")
+    exception = message.alert.exception
     return StormMember(
         task_id=ti.task_id,
         map_index=ti.map_index,
         try_number=getattr(ti, "try_number", None),
         exception=str(redact(str(exception))) if exception else None,
-        log_url=message.metadata.get("log_url"),
+        log_url=message.alert.log_url,
     )
 
 
@@ -93,21 +93,19 @@ def summary_message(
     if [member.label for member in members] == [f"{ti.task_id}[{ti.map_index}]"]:
         return own
     count = len(members)
+    alert = AlertContext(kind=kind, log_url=members[0].log_url, exception=members[0].exception)
     facts: dict[str, Any] = {
-        "kind": kind,
         "dag_id": ti.dag_id,
         "run_id": ti.run_id,
         "task_instances": compact_ranges(members),
         "count": count,
         "logical_date": own.metadata.get("logical_date"),
-        "log_url": members[0].log_url,
-        "exception": members[0].exception,
     }
-    body = f"{count} mapped task instances in DAG {ti.dag_id} {VERBS.get(kind, kind)} (run {ti.run_id}):\n"
+    body = f"{count} mapped task instances in DAG {ti.dag_id} {verb(kind)} (run {ti.run_id}):\n"
     return AlerterMessage(
         title=f"{title}: {count} task instances",
         body=body + "\n".join(summary_lines(members)),
-        metadata={key: value for key, value in facts.items() if value is not None},
+        metadata=alert.as_metadata(facts),
     )
 
 
