@@ -54,6 +54,7 @@ class SMTPConnectionPool:
         self._idle: dict[Hashable, list[_Idle]] = {}
         self._lock = threading.Condition(threading.Lock())
         self._reaper: threading.Thread | None = None
+        self._wake_at = float("inf")  # when the sleeping reaper wakes next
         self._pid = os.getpid()
 
     def take(self, key: Hashable) -> smtplib.SMTP | None:
@@ -87,10 +88,12 @@ class SMTPConnectionPool:
             if len(entries) >= MAX_IDLE_PER_KEY:
                 surplus: smtplib.SMTP | None = client
             else:
-                entries.append(_Idle(client, time.monotonic() + self.idle_seconds))
+                expires = time.monotonic() + self.idle_seconds
+                entries.append(_Idle(client, expires))
                 surplus = None
                 self._start_reaper()
-                self._lock.notify()
+                if expires < self._wake_at:  # rarely: waking the reaper on every send cost a thread switch each
+                    self._lock.notify()
         if surplus is not None:
             _quit(surplus)
 
@@ -113,12 +116,13 @@ class SMTPConnectionPool:
         self._lock = threading.Condition(threading.Lock())
         self._idle = {}
         self._reaper = None
+        self._wake_at = float("inf")
         self._pid = os.getpid()
 
     def _forget_if_forked(self) -> None:
         # register_at_fork covers os.fork(); this covers anything that forks around it
         if self._pid != os.getpid():
-            self._idle, self._reaper, self._pid = {}, None, os.getpid()
+            self._idle, self._reaper, self._wake_at, self._pid = {}, None, float("inf"), os.getpid()
 
     def _start_reaper(self) -> None:
         if self._reaper is None or not self._reaper.is_alive():
@@ -144,8 +148,9 @@ class SMTPConnectionPool:
                     self._reaper = None
                     return
                 if not expired:
-                    due = min(entry.expires for entries in self._idle.values() for entry in entries)
-                    self._lock.wait(max(due - now, 0.0) + 0.01)
+                    self._wake_at = min(entry.expires for entries in self._idle.values() for entry in entries)
+                    self._lock.wait(max(self._wake_at - now, 0.0) + 0.01)
+                    self._wake_at = float("inf")
             for client in expired:
                 _quit(client)
 
