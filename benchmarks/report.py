@@ -37,8 +37,10 @@ HOW = """\
 - **emails / Slack posts**: N posts of the same message to local servers (aiosmtpd; the Slack Web
   API stand-in in tests/servers), wall time, all in one process. The raw email is built with
   `email.message.EmailMessage` with the same headers and the same text + HTML bodies our flavor
-  renders (rendered once, up front), so the difference is our per-email work. Connections are
-  counted client-side with Python's `socket.connect` audit event.
+  renders (rendered once, up front), so the difference is our per-email work. Ours keeps its
+  connection open between posts (`airflow_alerter/alerters/smtp_pool.py`); the pool is emptied at the
+  start of each timed run, so a run opens one connection as the one-connection baselines do.
+  Connections are counted client-side with Python's `socket.connect` audit event.
 - **ask**: requests and connections per `check_answer` / `acheck_answer`; the time from a person's
   reply to `AlerterAskTrigger`'s event, with replies landing evenly across the poll interval;
   `benchmarks/ask_triggers.py` (a fresh interpreter, the Slack stand-in in another process) for

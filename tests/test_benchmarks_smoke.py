@@ -12,7 +12,7 @@ ROWS = (
     "import: `import airflow.sdk` + the alerting names",
     "one DagBag (CPU), 2 tasks + callbacks",
     "dag-processor: `_parse_file` in a forked child per file, 3 tasks: callbacks + approval gate",
-    "emails, each on its own connection",
+    "emails, `post()` in a loop (ours reuses its connection since #17)",
     "emails in a row from one process",
     "Slack posts to a local Slack Web API",
     "API calls per answer check",

@@ -72,3 +72,36 @@ def test_public_name_imports_cleanly_on_its_own(
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["module"] == _EXPORTS[name]
     assert result["warnings"] == []
+
+
+# What a DAG file with our callbacks, approval gate and post operator loads of this package when the dag-processor
+# parses it (once per file, in a forked child): the notifier and the sensor, nothing that builds or
+# sends an alert (our pydantic models, validation, flavors, the SMTP connection pool, the hook, the trigger).
+DAG_FILE = """
+import sys
+import airflow.sdk
+before = set(sys.modules)
+from airflow.sdk import DAG
+from airflow_alerter import AlerterAskSensor, AlerterPostOperator, alerter_failure_callback
+with DAG("d", schedule=None, on_failure_callback=alerter_failure_callback("ops_email")):
+    AlerterAskSensor(task_id="gate", alerter_conn_id="ml_slack", question="Deploy?", mode="reschedule")
+    AlerterPostOperator(task_id="post", alerter_conn_id="ops_email", message="Deployed {{ ds }}")
+watched = {"airflow_alerter", *%r} - {"airflow"}
+print(" ".join(sorted(m for m in set(sys.modules) - before if m.split(".")[0] in watched)))
+"""
+PARSE_TIME_MODULES = {
+    "airflow_alerter._compat",
+    "airflow_alerter.notifications",
+    "airflow_alerter.notifications.alerter",
+    "airflow_alerter.operators",
+    "airflow_alerter.operators.alerter",
+    "airflow_alerter.sensors",
+    "airflow_alerter.sensors.alerter",
+}
+
+
+def test_dag_file_loads_only_the_notifier_the_sensor_and_the_operator() -> None:
+    loaded = subprocess.run([sys.executable, "-c", DAG_FILE % (HEAVY,)], capture_output=True, text=True,
+                            timeout=120, check=True)
+
+    assert set(loaded.stdout.split()) - {"airflow_alerter"} <= PARSE_TIME_MODULES, loaded.stdout

@@ -378,9 +378,45 @@ class SMTPEmailAlerter(BaseAlerter):
         return client
 
     def _send_once(self, email: EmailMessage, to: list[str]) -> dict[str, Any]:
-        with self._open() as client:
+        """One attempt: over an idle connection of this process when one is open, else a new one.
+
+        A reused connection the server closed while idle (:func:`~.smtp_pool.is_stale_error`) costs
+        no attempt: the email goes again at once over a new connection. A connection goes back to the
+        pool only after a successful send; any failure closes it.
+        """
+        from airflow_alerter.alerters.smtp_pool import POOL, is_stale_error
+
+        key = self._pool_key()
+        client = POOL.take(key)
+        if client is not None:
+            try:
+                refused = client.send_message(email, from_addr=self.config.sender_email, to_addrs=to)
+            except Exception as err:
+                client.close()
+                if not is_stale_error(err):
+                    raise
+                log.debug("SMTP connection to %s was closed while idle; sending over a new one", self._where())
+            else:
+                POOL.give(key, client)
+                return refused
+        client = self._open()
+        try:
             self._authenticate(client)
-            return client.send_message(email, from_addr=self.config.sender_email, to_addrs=to)
+            refused = client.send_message(email, from_addr=self.config.sender_email, to_addrs=to)
+        except BaseException:
+            client.close()
+            raise
+        POOL.give(key, client)
+        return refused
+
+    def _pool_key(self) -> tuple[Any, ...]:
+        """What a reusable connection must match: server, port, security, TLS trust, timeout and login."""
+        from airflow_alerter.alerters.smtp_pool import secret_digest
+
+        config = self.config
+        password = config.password.get_secret_value() if config.password is not None else None
+        return ("smtp", config.smtp_server, config.port, config.security, config.ssl_verify, config.ssl_ca_file,
+                config.timeout, self._login() if password is not None else None, secret_digest(password))
 
     def _authenticate(self, client: smtplib.SMTP) -> None:
         """Log in when a password is configured; a non-ASCII login or password is sent as UTF-8.

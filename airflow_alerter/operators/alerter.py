@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
-from pydantic import BaseModel
 
-from airflow_alerter.models import AlerterMessage, BaseAlerterParameters
+if TYPE_CHECKING:  # the models load when the task runs, not each time a DAG file is parsed
+    from pydantic import BaseModel
+
+    from airflow_alerter.models import AlerterMessage, BaseAlerterParameters
 
 
 class AlerterPostOperator(BaseOperator):
@@ -47,11 +49,19 @@ class AlerterPostOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        parts = AlerterMessage.coerce(message)
+        if isinstance(message, str):  # what AlerterMessage.coerce makes of it, without building the model
+            parts_title, self.body, self.metadata = "", message, {}
+            if not message.strip():
+                from airflow_alerter.models import EMPTY_MESSAGE_TITLE
+
+                parts_title = EMPTY_MESSAGE_TITLE
+        else:
+            from airflow_alerter.models import AlerterMessage  # loaded already: the caller built one
+
+            parts = AlerterMessage.coerce(message)
+            parts_title, self.body, self.metadata = parts.title, parts.body, dict(parts.metadata)
         self.alerter_conn_id = alerter_conn_id
-        self.title = title if title is not None else parts.title
-        self.body = parts.body
-        self.metadata = dict(parts.metadata)
+        self.title = title if title is not None else parts_title
         self.subject = subject
         self.recipient_email = recipient_email
         self.html_body = html_body
@@ -77,12 +87,15 @@ class AlerterPostOperator(BaseOperator):
         shortcuts = {key: value for key, value in shortcuts.items() if value is not None}
         if not shortcuts:
             return self.alerter_params
+        from pydantic import BaseModel
+
         base = self.alerter_params.model_dump(exclude_unset=True) if isinstance(
             self.alerter_params, BaseModel) else dict(self.alerter_params or {})
         return {**base, **shortcuts}
 
     def execute(self, context: Any) -> bool:
         from airflow_alerter.hooks.alerter import AlerterHook
+        from airflow_alerter.models import AlerterMessage
         from airflow_alerter.notifications.redaction import redacted, redacted_params
 
         message = redacted(AlerterMessage(title=self.title, body=self.body, metadata=self.metadata))

@@ -16,6 +16,16 @@ SMTP_PASSWORD = "s3cret-smtp-Pa55word"
 register_secret(SMTP_PASSWORD)
 
 
+@pytest.fixture(autouse=True)
+def _no_smtp_connection_outlives_a_test() -> Iterator[None]:
+    """Each test starts with no idle SMTP connection kept by the flavor, and leaves none behind."""
+    from airflow_alerter.alerters.smtp_pool import POOL
+
+    POOL.close_all()
+    yield
+    POOL.close_all()
+
+
 @pytest.fixture(scope="session")
 def smtp_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_self_signed_cert(tmp_path_factory.mktemp("smtp-tls"))

@@ -83,6 +83,21 @@ RESET = "reset"  # drop the connection mid-send, as a crashing relay or a proxy 
 STALL = "stall"  # say nothing for a minute, as an overloaded server does
 
 
+class _CountingController(Controller):
+    """A Controller that tells the server of every connection it accepts (one SMTP protocol each)."""
+
+    def __init__(self, server: LocalSMTPServer, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._server = server
+
+    def factory(self) -> Any:
+        protocol = super().factory()
+        with self._server._lock:
+            self._server.connections += 1
+            self._server._protocols.append(protocol)
+        return protocol
+
+
 @dataclass
 class _Handler:
     server: LocalSMTPServer
@@ -113,6 +128,9 @@ class LocalSMTPServer:
     failed_logins: int = 0
     data_attempts: int = 0
     mechanisms_used: list[str] = field(default_factory=list)
+    #: connections accepted so far, counting the one the controller opens itself to check it started
+    connections: int = 0
+    _protocols: list[Any] = field(default_factory=list)
     _replies: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _controller: Controller | None = None
@@ -121,6 +139,23 @@ class LocalSMTPServer:
         """Answer the next messages' DATA with these replies (``"451 4.3.0 try later"``), RESET or STALL."""
         with self._lock:
             self._replies.extend(faults)
+
+    def close_connections(self) -> None:
+        """Close every open client connection from the server side, as an idle timeout on a real server does."""
+        assert self._controller is not None
+        with self._lock:
+            protocols, self._protocols = self._protocols, []
+        done = threading.Event()
+
+        def close() -> None:
+            for protocol in protocols:
+                transport = getattr(protocol, "transport", None)
+                if transport is not None and not transport.is_closing():
+                    transport.close()
+            done.set()
+
+        self._controller.loop.call_soon_threadsafe(close)
+        done.wait(5)
 
     def _next_fault(self) -> str | None:
         with self._lock:
@@ -171,7 +206,7 @@ class LocalSMTPServer:
             options.update(tls_context=self._tls_context(), require_starttls=True)
         elif self.security == "ssl":
             options.update(ssl_context=self._tls_context(), server_hostname="localhost")
-        self._controller = Controller(_Handler(self), **options)
+        self._controller = _CountingController(self, _Handler(self), **options)
         self._controller.start()
         return self
 
