@@ -118,9 +118,9 @@ ParamsT = TypeVar("ParamsT", bound=BaseAlerterParameters, default=Any)
 
 #: the hooks (public or protected) a flavor must define to gate a sensor: post a question, then poll it
 _ASKING_HOOKS = (("send_question", "_send_question"), ("check_answer", "_check_answer"))
-#: what to implement, said wherever a flavor turns out unable to ask
-ASK_HOW_TO = ("To gate an AlerterAskSensor, a flavor implements _send_question() and _check_answer() "
-              "(a blocking ask() alone cannot be polled).")
+#: what a flavor with only a blocking ask() lacks, said when the sensor (or anything polling) uses it
+ASK_HOW_TO = ("It implements only a blocking ask(), which cannot be polled: to gate an AlerterAskSensor, "
+              "implement _send_question() and _check_answer().")
 
 
 class BaseAlerter(Generic[ConfigT, SettingsT, ParamsT]):
@@ -282,9 +282,10 @@ class BaseAlerter(Generic[ConfigT, SettingsT, ParamsT]):
         raise self._cannot_ask()
 
     def _cannot_ask(self) -> AskNotSupported:
-        """The error of a flavor that cannot gate a sensor, saying what would make it able to."""
+        """The error of a flavor that cannot gate a sensor; one with a blocking ask() is told what to add."""
         err = AskNotSupported(self.FLAVOR)
-        err.add_hint(ASK_HOW_TO)
+        if self.defines("ask"):
+            err.add_hint(ASK_HOW_TO)
         return err
 
     def find_question(
