@@ -141,9 +141,32 @@ def test_bad_params_name_the_field_before_the_hook_runs(flavors: None) -> None:
     assert received == []
 
 
-def test_an_explicit_can_ask_wins_over_what_the_flavor_defines() -> None:
-    class Quiet(HookFlavor):
-        FLAVOR = "quiet"
-        CAN_ASK = False
+class Quiet(HookFlavor):
+    """Defines the asking hooks but says it cannot ask."""
 
+    FLAVOR = "quiet"
+    CAN_ASK = False
+
+
+def test_a_stated_can_ask_wins_over_what_the_flavor_defines() -> None:
     assert Quiet.can_ask() is False
+
+
+def test_a_stated_can_ask_is_inherited() -> None:
+    class QuieterStill(Quiet):
+        FLAVOR = "quieter_still"
+
+    assert QuieterStill.can_ask() is False
+
+
+def test_a_derived_can_ask_is_derived_again_for_a_subclass() -> None:
+    class Polled(ZenAsk):
+        FLAVOR = "polled"
+
+        def _send_question(self, question: AlerterMessage, params: object) -> QuestionHandle:
+            return QuestionHandle(flavor=self.FLAVOR, channel="c", message_id="1")
+
+        def _check_answer(self, handle: QuestionHandle, params: object) -> AskResult:
+            return AskResult(status=AskStatus.PENDING)
+
+    assert Polled.can_ask() is True

@@ -148,6 +148,8 @@ class BaseAlerter(Generic[ConfigT, SettingsT, ParamsT]):
     FLAVOR: ClassVar[str]
     #: whether the sensor can ask through this flavor; derived in ``__init_subclass__`` when not set
     CAN_ASK: ClassVar[bool] = False
+    #: whether a class (this one or a base) set CAN_ASK itself: a stated value is inherited, a derived one is not
+    _CAN_ASK_STATED: ClassVar[bool] = False
     #: Airflow connection types this flavor serves as they are (``("slack",)``); any flavor serves ``alerter``
     CONN_TYPES: ClassVar[tuple[str, ...]] = ()
     Config: ClassVar[type[BaseModel]] = AnyConfig
@@ -166,7 +168,9 @@ class BaseAlerter(Generic[ConfigT, SettingsT, ParamsT]):
             raise FlavorRegistrationError(
                 f"Alerter flavor {cls.FLAVOR!r} ({cls.__qualname__}) must implement post() or _deliver()"
             )
-        if "CAN_ASK" not in cls.__dict__:
+        if "CAN_ASK" in cls.__dict__:
+            cls._CAN_ASK_STATED = True
+        elif not cls._CAN_ASK_STATED:
             cls.CAN_ASK = all(cls.defines(*hooks) for hooks in _ASKING_HOOKS)
 
     @classmethod
