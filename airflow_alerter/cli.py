@@ -296,15 +296,14 @@ def _describe_result(result: AskResult) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from airflow_alerter.alerters.base import BaseAlerter
     from airflow_alerter.models import AskStatus
 
     question = _message(args.title, args.question)
     alerter = _alerter(args.conn_id)
     params = alerter.coerce_params(_parse_params(args.param))
-    flavor = type(alerter)
-    if flavor.send_question is BaseAlerter.send_question and flavor.ask is not BaseAlerter.ask:
-        # A ZenML-style flavor that implements only a blocking ask(): it keeps its own timeout.
+    if not alerter.can_ask():
+        # A ZenML-style flavor with only a blocking ask() keeps its own timeout; for a post-only
+        # flavor the default ask() raises AskNotSupported, reported as before.
         approved = alerter.ask(question, params)
         print("approved" if approved else "not approved")
         return EXIT_OK if approved else EXIT_REJECTED

@@ -160,7 +160,8 @@ def check_flavor_class(candidate: object, where: str) -> str:
     """The ``FLAVOR`` name of ``candidate``, or an error naming the recipe step it misses.
 
     A flavor is three steps: subclass ``BaseAlerter``, set ``FLAVOR``, implement ``post()`` (or
-    ``deliver()``) and, if the channel can answer, ``ask()`` (or ``send_question``/``check_answer``).
+    ``_deliver()``) and, to gate an ask sensor, ``_send_question()``/``_check_answer()`` (a blocking
+    ``ask()`` alone serves only callers that can block; ``BaseAlerter.CAN_ASK`` tells which).
     """
     from airflow_alerter.alerters.base import BaseAlerter
 
@@ -180,7 +181,7 @@ def check_flavor_class(candidate: object, where: str) -> str:
             f"{where} has FLAVOR = {name!r}: a flavor name uses only letters, digits, '_', '-' and '.', "
             f"and starts with a letter or digit"
         )
-    if candidate.post is BaseAlerter.post and candidate.deliver is BaseAlerter.deliver:
+    if not candidate.defines("post", "deliver", "_deliver"):
         raise FlavorRegistrationError(
             f"{where} does not implement post() (step 3: def post(self, message, params=None))"
         )

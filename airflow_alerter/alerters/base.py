@@ -1,9 +1,10 @@
 """The alerter contract every flavor implements; free of Airflow so flavors can be used anywhere.
 
 A custom flavor is three steps, as in ZenML: subclass :class:`BaseAlerter`, set ``FLAVOR``,
-implement ``post()`` (and ``ask()`` if the channel can carry an answer). Built-in flavors
-implement :meth:`BaseAlerter.deliver` instead, which raises with a reason rather than returning
-False, so the operator can report *why* a message was not delivered.
+implement ``post()``. Built-in flavors implement the protected hook ``_deliver()`` instead, which
+raises with a reason rather than returning False, so the operator can report *why* a message was not
+delivered; a flavor that can gate an ask sensor implements ``_send_question()`` and
+``_check_answer()`` too (see :class:`BaseAlerter` for why a blocking ``ask()`` alone cannot).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Generic
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, ValidationError
+from typing_extensions import TypeVar
 
 from airflow_alerter.exceptions import (
     AlerterConfigError,
@@ -108,15 +110,46 @@ def validate_model(model: type[BaseModel], data: Any, where: str) -> Any:
         raise config_error(err, where) from None
 
 
-class BaseAlerter:
+#: a flavor's types: connection config, per-task settings, per-call parameters. The defaults are ``Any``
+#: so a ZenML-style flavor that subclasses ``BaseAlerter`` unparameterised reads ``self.config.x`` freely.
+ConfigT = TypeVar("ConfigT", bound=BaseModel, default=Any)
+SettingsT = TypeVar("SettingsT", bound=BaseModel, default=Any)
+ParamsT = TypeVar("ParamsT", bound=BaseAlerterParameters, default=Any)
+
+#: the hooks (public or protected) a flavor must define to gate a sensor: post a question, then poll it
+_ASKING_HOOKS = (("send_question", "_send_question"), ("check_answer", "_check_answer"))
+#: what a flavor with only a blocking ask() lacks, said when the sensor (or anything polling) uses it
+ASK_HOW_TO = ("It implements only a blocking ask(), which cannot be polled: to gate an AlerterAskSensor, "
+              "implement _send_question() and _check_answer().")
+
+
+class BaseAlerter(Generic[ConfigT, SettingsT, ParamsT]):
     """Post messages and ask yes/no questions on one channel.
 
     ``Config`` holds what a connection provides (servers, secrets, defaults), ``Settings`` what a
     task may override, ``Parameters`` what one call may override. Precedence, as in ZenML:
     parameters > settings > config.
+
+    The public methods are template methods: each validates its input once (the message through
+    :meth:`AlerterMessage.coerce`, the parameters through :meth:`coerce_params`) and calls a
+    protected hook (``_deliver``, ``_send_question``, ``_check_answer``, ``_acheck_answer``,
+    ``_find_question``, ``_conclude``) that receives validated models. Built-in flavors implement the
+    hooks. A ZenML-style flavor may still override ``post()`` (and ``ask()``) instead: ``deliver()``
+    then goes through its ``post()``.
+
+    :attr:`CAN_ASK` says whether the flavor can gate an ask sensor, which posts a question and
+    polls for its answer. A flavor that leaves it unset gets True when it defines both a question
+    hook and an answer check (public or protected), False otherwise. A flavor with only a blocking
+    ``ask()`` therefore reports False: the sensor cannot poll it, and its ``send_question()`` raises
+    :class:`AskNotSupported` saying what to implement. Its ``ask()`` still works where blocking is
+    fine (``airflow-alerter ask``).
     """
 
     FLAVOR: ClassVar[str]
+    #: whether the sensor can ask through this flavor; derived in ``__init_subclass__`` when not set
+    CAN_ASK: ClassVar[bool] = False
+    #: whether a class (this one or a base) set CAN_ASK itself: a stated value is inherited, a derived one is not
+    _CAN_ASK_STATED: ClassVar[bool] = False
     #: Airflow connection types this flavor serves as they are (``("slack",)``); any flavor serves ``alerter``
     CONN_TYPES: ClassVar[tuple[str, ...]] = ()
     Config: ClassVar[type[BaseModel]] = AnyConfig
@@ -131,14 +164,24 @@ class BaseAlerter:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "FLAVOR" in cls.__dict__ and cls.post is BaseAlerter.post and cls.deliver is BaseAlerter.deliver:
+        if "FLAVOR" in cls.__dict__ and not cls.defines("post", "deliver", "_deliver"):
             raise FlavorRegistrationError(
-                f"Alerter flavor {cls.FLAVOR!r} ({cls.__qualname__}) must implement post() or deliver()"
+                f"Alerter flavor {cls.FLAVOR!r} ({cls.__qualname__}) must implement post() or _deliver()"
             )
+        if "CAN_ASK" in cls.__dict__:
+            cls._CAN_ASK_STATED = True
+        elif not cls._CAN_ASK_STATED:
+            cls.CAN_ASK = all(cls.defines(*hooks) for hooks in _ASKING_HOOKS)
+
+    @classmethod
+    def defines(cls, *names: str) -> bool:
+        """Whether the flavor itself (not BaseAlerter) defines one of ``names``: read once, when a class is made."""
+        own = cls.__mro__[: cls.__mro__.index(BaseAlerter)]
+        return any(name in vars(klass) for klass in own for name in names)
 
     def __init__(self, config: BaseModel | Mapping[str, Any] | None = None, settings: Any = None) -> None:
-        self.config: Any = validate_model(self.Config, config, f"{self.FLAVOR} alerter config")
-        self.settings: Any = validate_model(self.Settings, settings, f"{self.FLAVOR} alerter settings")
+        self.config: ConfigT = validate_model(self.Config, config, f"{self.FLAVOR} alerter config")
+        self.settings: SettingsT = validate_model(self.Settings, settings, f"{self.FLAVOR} alerter settings")
 
     @classmethod
     def config_from_connection(cls, conn: ConnectionFields) -> dict[str, Any]:
@@ -180,7 +223,8 @@ class BaseAlerter:
 
     @classmethod
     def can_ask(cls) -> bool:
-        return cls.ask is not BaseAlerter.ask or cls.send_question is not BaseAlerter.send_question
+        """Whether the ask sensor can put a question through this flavor: :attr:`CAN_ASK`."""
+        return cls.CAN_ASK
 
     def test_connection(self) -> tuple[bool, str]:
         """Check, without sending anything, that the channel takes these credentials: ``(ok, reason)``.
@@ -200,11 +244,12 @@ class BaseAlerter:
                 return value
         return None
 
-    def coerce_params(self, params: BaseAlerterParameters | Mapping[str, Any] | None) -> Any:
+    def coerce_params(self, params: BaseAlerterParameters | Mapping[str, Any] | None) -> ParamsT | None:
         """Accept the flavor's Parameters model, a plain dict, or None."""
         if params is None:
             return None
-        return validate_model(self.Parameters, params, f"{self.FLAVOR} alerter parameters")
+        validated: ParamsT = validate_model(self.Parameters, params, f"{self.FLAVOR} alerter parameters")
+        return validated
 
     # --- posting ---------------------------------------------------------------------------------
 
@@ -219,6 +264,13 @@ class BaseAlerter:
 
     def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
         """Send ``message`` or raise :class:`AlerterDeliveryError` saying why."""
+        self._deliver(AlerterMessage.coerce(message), self.coerce_params(params))
+
+    def _deliver(self, message: AlerterMessage, params: ParamsT | None) -> None:
+        """Send a validated message; the default serves ZenML-style flavors that implement ``post()`` alone."""
+        if not self.defines("post"):
+            # without this, post() and deliver() would call each other forever
+            raise NotImplementedError(f"{type(self).__qualname__} implements neither _deliver() nor post()")
         if not self.post(message, params):
             raise AlerterDeliveryError(f"the {self.FLAVOR} alerter's post() returned False")
 
@@ -228,7 +280,17 @@ class BaseAlerter:
         self, question: str | AlerterMessage, params: BaseAlerterParameters | None = None
     ) -> QuestionHandle:
         """Post ``question`` once and return a handle to find its answer later."""
-        raise AskNotSupported(self.FLAVOR)
+        return self._send_question(AlerterMessage.coerce(question), self.coerce_params(params))
+
+    def _send_question(self, question: AlerterMessage, params: ParamsT | None) -> QuestionHandle:
+        raise self._cannot_ask()
+
+    def _cannot_ask(self) -> AskNotSupported:
+        """The error of a flavor that cannot gate a sensor; one with a blocking ask() is told what to add."""
+        err = AskNotSupported(self.FLAVOR)
+        if self.defines("ask"):
+            err.add_hint(ASK_HOW_TO)
+        return err
 
     def find_question(
         self, question_key: str, since: float, params: BaseAlerterParameters | None = None
@@ -239,23 +301,41 @@ class BaseAlerter:
         between). None means "not found, post it": flavors that cannot search return None, and
         flavors whose API drops duplicate posts by key (Discord) need not search at all.
         """
+        return self._find_question(question_key, since, self.coerce_params(params))
+
+    def _find_question(self, question_key: str, since: float, params: ParamsT | None) -> QuestionHandle | None:
         return None
 
     def check_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
         """Look once (one API call where the channel allows) for a valid answer."""
-        raise AskNotSupported(self.FLAVOR)
+        return self._check_answer(handle, self.coerce_params(params))
+
+    def _check_answer(self, handle: QuestionHandle, params: ParamsT | None) -> AskResult:
+        raise self._cannot_ask()
 
     async def acheck_answer(
         self, handle: QuestionHandle, params: BaseAlerterParameters | None = None
     ) -> AskResult:
-        """Async :meth:`check_answer` for triggers; flavors with an async client override it."""
+        """Async :meth:`check_answer` for triggers; flavors with an async client override ``_acheck_answer``."""
+        return await self._acheck_answer(handle, self.coerce_params(params))
+
+    async def _acheck_answer(self, handle: QuestionHandle, params: ParamsT | None) -> AskResult:
+        # the public check_answer, so a flavor that overrides it (not the hook) is polled too
         return await asyncio.to_thread(self.check_answer, handle, params)
 
     def conclude(self, handle: QuestionHandle, result: AskResult) -> None:
         """Show the outcome next to the question (thread reply, edited question); best effort."""
+        self._conclude(handle, result)
+
+    def _conclude(self, handle: QuestionHandle, result: AskResult) -> None:
+        """Nothing to show by default: a channel without replies or edits keeps the question as it is."""
 
     def question_link(self, handle: QuestionHandle) -> str | None:
         """A web link to the posted question, for pages that point people to it; None where there is none."""
+        return self._question_link(handle)
+
+    def _question_link(self, handle: QuestionHandle) -> str | None:
+        """None by default: not every channel gives its messages a web address."""
         return None
 
     def ask(
@@ -280,10 +360,11 @@ class BaseAlerter:
         """Like :meth:`ask`, returning the whole :class:`AskResult` (who answered, when, what)."""
         from airflow_alerter.alerters.retry import wait_before_next_check
 
+        question, call_params = AlerterMessage.coerce(question), self.coerce_params(params)
         interval = poll_interval if poll_interval is not None else self.DEFAULT_POLL_INTERVAL
-        handle = self.send_question(question, params)
+        handle = self.send_question(question, call_params)
         deadline = time.monotonic() + timeout
-        while not (result := self.check_answer(handle, params)).is_final:
+        while not (result := self.check_answer(handle, call_params)).is_final:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 result = AskResult(status=AskStatus.TIMED_OUT, reason=f"no answer within {timeout:g}s")

@@ -157,19 +157,17 @@ def snowflake_time(snowflake: str) -> float:
 # --- the flavor ----------------------------------------------------------------------------------
 
 
-class DiscordAlerter(BaseAlerter):
+class DiscordAlerter(BaseAlerter[DiscordAlerterConfig, DiscordAlerterSettings, DiscordAlerterParameters]):
     """Alerts and approval questions on Discord."""
 
     FLAVOR: ClassVar[str] = "discord"
+    CAN_ASK: ClassVar[bool] = True
     CONN_TYPES: ClassVar[tuple[str, ...]] = ("discord",)
     Config = DiscordAlerterConfig
     Settings = DiscordAlerterSettings
     Parameters = DiscordAlerterParameters
     DEFAULT_POLL_INTERVAL: ClassVar[float] = 15.0
     CONNECTION_EXTRAS: ClassVar[frozenset[str]] = frozenset({"webhook_endpoint"})
-
-    config: DiscordAlerterConfig
-    settings: DiscordAlerterSettings
 
     @classmethod
     def config_from_connection(cls, conn: ConnectionFields) -> dict[str, Any]:
@@ -263,9 +261,9 @@ class DiscordAlerter(BaseAlerter):
             self._send(payload, params)
         return first
 
-    def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
+    def _deliver(self, message: AlerterMessage, params: DiscordAlerterParameters | None) -> None:
         try:
-            self._post_all(message, self.coerce_params(params))
+            self._post_all(message, params)
         except HttpError as err:
             raise AlerterDeliveryError(str(err)) from None
 
@@ -296,28 +294,24 @@ class DiscordAlerter(BaseAlerter):
     def ask_options(self, params: DiscordAlerterParameters | None) -> AskOptions:
         return resolve_options(self.resolve, params)
 
-    def send_question(
-        self, question: str | AlerterMessage, params: BaseAlerterParameters | None = None
-    ) -> QuestionHandle:
-        call_params: DiscordAlerterParameters | None = self.coerce_params(params)
-        channel = self._bot_channel(call_params)
-        line = self._question_line(call_params)
+    def _send_question(self, question: AlerterMessage, params: DiscordAlerterParameters | None) -> QuestionHandle:
+        channel = self._bot_channel(params)
+        line = self._question_line(params)
         try:
-            posted = self._post_all(question, call_params, line)
+            posted = self._post_all(question, params, line)
         except HttpError as err:
             raise AlerterDeliveryError(str(err)) from None
         return self._handle(channel, posted, line)
 
-    def find_question(
-        self, question_key: str, since: float, params: BaseAlerterParameters | None = None
+    def _find_question(
+        self, question_key: str, since: float, params: DiscordAlerterParameters | None
     ) -> QuestionHandle | None:
         """The bot's message marked with ``question_key`` posted since ``since``: one call per 100 messages.
 
         Discord drops a second post with the same nonce only for a few minutes, less than Airflow's
         default ``retry_delay``; the key in the question's last line finds it for as long as it exists.
         """
-        call_params: DiscordAlerterParameters | None = self.coerce_params(params)
-        channel = self._bot_channel(call_params)
+        channel = self._bot_channel(params)
         path, mark = f"channels/{channel}/messages", _key_mark(question_key)
         anchor = snowflake_at(since - CLOCK_SKEW)
         client = self._client()
@@ -329,7 +323,7 @@ class DiscordAlerter(BaseAlerter):
                 found = next((m for m in page if (m.get("author") or {}).get("bot")
                               and str(m.get("content") or "").endswith(mark)), None)
                 if found is not None:
-                    return self._handle(channel, found, self._question_line(call_params))
+                    return self._handle(channel, found, self._question_line(params))
                 if len(page) < PAGE_LIMIT:
                     return None
                 anchor = max(int(m["id"]) for m in page)
@@ -353,18 +347,18 @@ class DiscordAlerter(BaseAlerter):
             extra={"bot_user": (posted.get("author") or {}).get("id"), "text": content.removesuffix(line).rstrip()},
         )
 
-    def check_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
+    def _check_answer(self, handle: QuestionHandle, params: DiscordAlerterParameters | None) -> AskResult:
         """Usually one call; see the module docstring for when (and why) a check takes more."""
-        checking = self._checking(handle, self.ask_options(self.coerce_params(params)))
+        checking = self._checking(handle, self.ask_options(params))
         client = self._client()
         try:
             return run_steps(checking, lambda step: client.call(step.call, **step.arguments, retry=False))
         except HttpError as err:
             return _failed_check(err)
 
-    async def acheck_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
+    async def _acheck_answer(self, handle: QuestionHandle, params: DiscordAlerterParameters | None) -> AskResult:
         """:meth:`check_answer` on the async HTTP client for the triggerer: the same steps, only the call differs."""
-        checking = self._checking(handle, self.ask_options(self.coerce_params(params)))
+        checking = self._checking(handle, self.ask_options(params))
         client = self._client()
 
         async def call(step: Step) -> Any:
@@ -424,7 +418,7 @@ class DiscordAlerter(BaseAlerter):
             yield Step("POST", {"url": self._api(path), "payload": note, "name": path}, best_effort=True)
         return decision.result
 
-    def conclude(self, handle: QuestionHandle, result: AskResult) -> None:
+    def _conclude(self, handle: QuestionHandle, result: AskResult) -> None:
         """Reply to the question with the outcome and edit it, so the channel shows the question is closed."""
         who = answered_by(result, self.FLAVOR, lambda user: f"<@{user}>")
         if choice := choice_line(result, who):

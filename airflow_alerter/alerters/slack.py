@@ -210,18 +210,16 @@ def _is_how_to_answer(message: Mapping[str, Any], handle: QuestionHandle) -> boo
         HOW_TO_ANSWER_MARK)
 
 
-class SlackAlerter(BaseAlerter):
+class SlackAlerter(BaseAlerter[SlackAlerterConfig, SlackAlerterSettings, SlackAlerterParameters]):
     """Alerts and approval questions on Slack."""
 
     FLAVOR: ClassVar[str] = "slack"
+    CAN_ASK: ClassVar[bool] = True
     CONN_TYPES: ClassVar[tuple[str, ...]] = ("slack", "slackwebhook")
     Config = SlackAlerterConfig
     Settings = SlackAlerterSettings
     Parameters = SlackAlerterParameters
     DEFAULT_POLL_INTERVAL: ClassVar[float] = 60.0
-
-    config: SlackAlerterConfig
-    settings: SlackAlerterSettings
 
     @classmethod
     def config_from_connection(cls, conn: ConnectionFields) -> dict[str, Any]:
@@ -287,13 +285,12 @@ class SlackAlerter(BaseAlerter):
             message, params.payload if params is not None else None)
         return {"text": cut(escape(message.as_text()), TEXT_LIMIT), "blocks": blocks}
 
-    def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
-        call_params: SlackAlerterParameters | None = self.coerce_params(params)
-        payload = self.payload_for(message, call_params)
+    def _deliver(self, message: AlerterMessage, params: SlackAlerterParameters | None) -> None:
+        payload = self.payload_for(message, params)
         if self.config.token is None:
             self._send_webhook(payload)
         else:
-            self._post(channel=self._channel(call_params), **payload)
+            self._post(channel=self._channel(params), **payload)
 
     def _post(self, **arguments: Any) -> dict[str, Any]:
         from slack_sdk.errors import SlackApiError, SlackClientError
@@ -341,32 +338,29 @@ class SlackAlerter(BaseAlerter):
     def ask_options(self, params: SlackAlerterParameters | None) -> AskOptions:
         return resolve_options(self.resolve, params)
 
-    def send_question(
-        self, question: str | AlerterMessage, params: BaseAlerterParameters | None = None
-    ) -> QuestionHandle:
+    def _send_question(self, question: AlerterMessage, params: SlackAlerterParameters | None) -> QuestionHandle:
         self._require_token()
-        call_params: SlackAlerterParameters | None = self.coerce_params(params)
-        options = self.ask_options(call_params)
-        payload = self.payload_for(question, call_params)
+        options = self.ask_options(params)
+        payload = self.payload_for(question, params)
         how = (f"Reply in this thread with *{escape(options.approve_keywords[0])}* or "
                f"*{escape(options.reject_keywords[0])}* (also: {escape(', '.join(options.approve_keywords[1:]))} / "
                f"{escape(', '.join(options.reject_keywords[1:]))}), or react with ✅ / ❌.")
         if options.approvers:
             how += " Answers count from: " + ", ".join(f"<@{escape(user)}>" for user in options.approvers) + "."
         blocks = [*payload["blocks"], {"type": "context", "elements": [{"type": "mrkdwn", "text": how}]}]
-        key = call_params.question_key if call_params is not None else None
+        key = params.question_key if params is not None else None
         metadata = {"event_type": QUESTION_EVENT, "event_payload": {"question_key": key}} if key else None
-        response = self._post(channel=self._channel(call_params), text=payload["text"], blocks=blocks,
+        response = self._post(channel=self._channel(params), text=payload["text"], blocks=blocks,
                               metadata=metadata)
         return self._handle(str(response.get("channel")), response.get("message") or {}, payload["text"])
 
-    def find_question(
-        self, question_key: str, since: float, params: BaseAlerterParameters | None = None
+    def _find_question(
+        self, question_key: str, since: float, params: SlackAlerterParameters | None
     ) -> QuestionHandle | None:
         """One ``conversations.history`` call: the question whose message metadata holds ``question_key``."""
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        channel = self._channel(self.coerce_params(params))
+        channel = self._channel(params)
         try:
             response = self._checker.conversations_history(
                 channel=channel, oldest=f"{since - CLOCK_SKEW:.6f}", include_all_metadata=True, limit=200)
@@ -435,19 +429,19 @@ class SlackAlerter(BaseAlerter):
         """``users.info`` answers of this alerter's life: user id → is a bot (Slack rate-limits the lookups)."""
         return {}
 
-    def check_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
+    def _check_answer(self, handle: QuestionHandle, params: SlackAlerterParameters | None) -> AskResult:
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        steps = self._checking(handle, self.ask_options(self.coerce_params(params)))
+        steps = self._checking(handle, self.ask_options(params))
         try:
             return run_steps(steps, lambda step: _data(getattr(self._checker, step.call)(**step.arguments)))
         except (SlackApiError, SlackClientError, OSError) as err:
             return self._failed_check(err)
 
-    async def acheck_answer(self, handle: QuestionHandle, params: BaseAlerterParameters | None = None) -> AskResult:
+    async def _acheck_answer(self, handle: QuestionHandle, params: SlackAlerterParameters | None) -> AskResult:
         from slack_sdk.errors import SlackApiError, SlackClientError
 
-        steps = self._checking(handle, self.ask_options(self.coerce_params(params)))
+        steps = self._checking(handle, self.ask_options(params))
         client = self._async_client()
 
         async def call(step: Step) -> Mapping[str, Any]:
@@ -477,7 +471,7 @@ class SlackAlerter(BaseAlerter):
         log.warning("Checking the Slack question failed (%s); will check again", _slack_error(err))
         return AskResult(status=AskStatus.PENDING, reason=_slack_error(err), retry_after=retry_after)
 
-    def question_link(self, handle: QuestionHandle) -> str | None:
+    def _question_link(self, handle: QuestionHandle) -> str | None:
         """The question's permalink (``chat.getPermalink``, one call); None when Slack cannot give it."""
         try:
             link = self._poster.chat_getPermalink(channel=handle.channel, message_ts=handle.message_id).get("permalink")
@@ -489,7 +483,7 @@ class SlackAlerter(BaseAlerter):
     def _answered_by(self, result: AskResult) -> str:
         return answered_by(result, self.FLAVOR, lambda user: f"<@{escape(user)}>", escape)
 
-    def conclude(self, handle: QuestionHandle, result: AskResult) -> None:
+    def _conclude(self, handle: QuestionHandle, result: AskResult) -> None:
         """Reply in the thread with the outcome and mark the question, so the channel shows the state."""
         outcome = {
             AskStatus.APPROVED: f"Approved by {self._answered_by(result)}",

@@ -202,7 +202,7 @@ def _classify_smtp_error(err: BaseException) -> float | None:
     return None
 
 
-class SMTPEmailAlerter(BaseAlerter):
+class SMTPEmailAlerter(BaseAlerter[SMTPEmailAlerterConfig, SMTPEmailAlerterSettings, SMTPEmailAlerterParameters]):
     """Send alerts as email through any SMTP server (STARTTLS, implicit TLS or plain; AUTH optional)."""
 
     FLAVOR: ClassVar[str] = "smtp_email"
@@ -212,9 +212,6 @@ class SMTPEmailAlerter(BaseAlerter):
     Parameters = SMTPEmailAlerterParameters
     #: the Airflow smtp provider's extras, read with its meaning
     CONNECTION_EXTRAS: ClassVar[frozenset[str]] = frozenset({"from_email", "to", "disable_ssl", "disable_tls"})
-
-    config: SMTPEmailAlerterConfig
-    settings: SMTPEmailAlerterSettings
 
     @classmethod
     def config_from_connection(cls, conn: ConnectionFields) -> dict[str, Any]:
@@ -287,7 +284,7 @@ class SMTPEmailAlerter(BaseAlerter):
         from email.utils import formatdate, make_msgid
 
         message = AlerterMessage.coerce(message)
-        call_params: SMTPEmailAlerterParameters | None = self.coerce_params(params)
+        call_params = self.coerce_params(params)
         context = self.template_context(message, call_params)
         # Fold only at RFC 5322's 998-character limit: Python's folding at 78 drops the space between
         # two encoded-words, so a long non-ASCII subject ("データ パイプライン 失敗 …") lost its spaces.
@@ -308,11 +305,10 @@ class SMTPEmailAlerter(BaseAlerter):
 
     # --- sending ---------------------------------------------------------------------------------
 
-    def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
-        call_params: SMTPEmailAlerterParameters | None = self.coerce_params(params)
-        email = self.build_email(message, call_params)
-        copies = [*(call_params.cc or []), *(call_params.bcc or [])] if call_params else []
-        self.send(email, [*self.recipients(call_params), *copies])
+    def _deliver(self, message: AlerterMessage, params: SMTPEmailAlerterParameters | None) -> None:
+        email = self.build_email(message, params)
+        copies = [*(params.cc or []), *(params.bcc or [])] if params else []
+        self.send(email, [*self.recipients(params), *copies])
 
     def send(self, email: EmailMessage, envelope_recipients: Iterable[str]) -> None:
         """Send a built email, retrying transient failures; raise AlerterDeliveryError saying why."""

@@ -38,6 +38,7 @@ from airflow_alerter.alerters.base import (
     AlerterDeliveryError,
     BaseAlerter,
     ConnectionFields,
+    NoSettings,
     SecretWebUrl,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
@@ -267,13 +268,11 @@ def render_custom(source: str, message: AlerterMessage) -> Any:
 # --- the flavor ----------------------------------------------------------------------------------
 
 
-class WebhookAlerter(BaseAlerter):
+class WebhookAlerter(BaseAlerter[WebhookAlerterConfig, NoSettings, BaseAlerterParameters]):
     """Post alerts to a chat's incoming webhook (Mattermost, Teams, Google Chat, or your own JSON)."""
 
     FLAVOR: ClassVar[str] = "webhook"
     Config = WebhookAlerterConfig
-
-    config: WebhookAlerterConfig
 
     @classmethod
     def config_from_connection(cls, conn: ConnectionFields) -> dict[str, Any]:
@@ -300,7 +299,7 @@ class WebhookAlerter(BaseAlerter):
             return render_custom(self.config.payload_template, message)
         return PRESETS[self.config.preset](message)
 
-    def deliver(self, message: str | AlerterMessage, params: BaseAlerterParameters | None = None) -> None:
+    def _deliver(self, message: AlerterMessage, params: BaseAlerterParameters | None) -> None:
         url = self.config.webhook_url.get_secret_value()
         self.warn_if_http(url, "the webhook URL and its headers")
         headers = {name: value.get_secret_value() for name, value in self.config.headers.items()}
