@@ -116,10 +116,15 @@ def main() -> None:
 
     _prepare_airflow_home(output)
     sys.path.insert(0, str(ROOT))
+    from airflow_alerter.alerters.smtp_pool import POOL
     from tests.servers.slack_api import BOT_TOKEN, SlackAPIServer
     from tests.servers.smtp import LocalSMTPServer
 
-    with LocalSMTPServer(save_dir=inbox_dir) as inbox, SlackAPIServer() as slack:
+    log_file = output / "airflow.log"
+    log_file.unlink(missing_ok=True)
+    print(f"Running the example DAGs; Airflow's logs go to {log_file}", flush=True)
+    # the servers log too, up to their last connection closing (kept SMTP connections close at exit)
+    with _logs_into(log_file), LocalSMTPServer(save_dir=inbox_dir) as inbox, SlackAPIServer() as slack:
         os.environ["AIRFLOW_CONN_OPS_EMAIL"] = json.dumps({
             "conn_type": "smtp", "host": inbox.host, "port": inbox.port,
             "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "airflow@example.com",
@@ -130,11 +135,8 @@ def main() -> None:
             "extra": {"base_url": slack.base_url, "channel": DEMO_CHANNEL},
         })
         slack.answer_on_check(1, user="U0DEMOLEAD", text="LGTM, ship it")  # a person approving the gate
-        log_file = output / "airflow.log"
-        log_file.unlink(missing_ok=True)
-        print(f"Running the example DAGs; Airflow's logs go to {log_file}", flush=True)
-        with _logs_into(log_file):
-            outcomes = _run_demo_dags()
+        outcomes = _run_demo_dags()
+        POOL.close_all()  # the kept SMTP connections, while the inbox is still there to see them go
         received = list(inbox.received)
         _write_slack_transcript(slack, output / "slack-channel.txt")
         requests = _hitl_requests()

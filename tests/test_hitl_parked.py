@@ -52,16 +52,26 @@ def _pending(api: ApiServer) -> str:
 
 @pytest.fixture
 def in_background() -> Iterator[Callable[[Callable[[], Any]], None]]:
+    """Run an outside party (a REST client, the responder) beside ``dag.test()``; its errors fail the test."""
     threads: list[threading.Thread] = []
+    errors: list[BaseException] = []
 
     def start(action: Callable[[], Any]) -> None:
-        thread = threading.Thread(target=action, daemon=True)
+        def guarded() -> None:
+            try:
+                action()
+            except BaseException as err:
+                errors.append(err)
+
+        thread = threading.Thread(target=guarded, daemon=True)
         threads.append(thread)
         thread.start()
 
     yield start
     for thread in threads:
         thread.join(timeout=60)
+    if errors:
+        raise errors[0]
 
 
 def _responder(api: ApiServer, stopping: threading.Event) -> Callable[[], None]:

@@ -193,11 +193,22 @@ class ApiServer:
     process: subprocess.Popen[bytes]
 
     def call(self, method: str, path: str, body: Any = None, expect: tuple[int, ...] = (200,)) -> Any:
+        """One REST call; SQLite's "database is locked" (a 500 "Database error") is retried, as a client would.
+
+        The tests' metadata DB is SQLite, which lets one writer in at a time: ``dag.test()``, the
+        responder and this server write at once in the race tests. PostgreSQL (tests/e2e) has row locks.
+        """
+        import time
+
         import httpx
 
         token = httpx.get(f"{self.url}/auth/token", timeout=30).json()["access_token"]
-        response = httpx.request(method, f"{self.url}/api/v2{path}", json=body, timeout=30,
-                                 headers={"Authorization": f"Bearer {token}"})
+        for _ in range(20):
+            response = httpx.request(method, f"{self.url}/api/v2{path}", json=body, timeout=30,
+                                     headers={"Authorization": f"Bearer {token}"})
+            if response.status_code != 500 or "Database error" not in response.text:
+                break
+            time.sleep(0.25)
         assert response.status_code in expect, f"{method} {path}: {response.status_code} {response.text[:500]}"
         return response.json() if response.content else None
 
