@@ -7,9 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.plugins.airflow import AIRFLOW_VERSION
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.skipif(AIRFLOW_VERSION == (3, 2), reason="plain dag.test() fails every task on Airflow 3.2.2 (its "
+                    "in-process execution API ends its lifespan early, docs/deployment.md); `make demo` runs on 3.3")
 def test_the_demo_summarises_what_happened_and_keeps_airflows_logs_in_a_file(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--output", str(tmp_path)],
