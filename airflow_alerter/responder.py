@@ -33,9 +33,9 @@ from typing import Any
 from airflow_alerter.alerters.http import HttpError, JsonClient, with_query
 from airflow_alerter.alerters.retry import RetryPolicy
 from airflow_alerter.hooks.hitl import (
-    ANSWER_KEY,
     REQUEST_KEY_PREFIX,
     PendingRequest,
+    answer_facts,
     answer_words,
     chosen_options,
     own_choice,
@@ -60,13 +60,14 @@ class AirflowAPI:
     _token: str | None = field(default=None, repr=False)
 
     def call(self, method: str, path: str, payload: Any = None) -> Any:
+        url = f"{self.base_url.rstrip('/')}/api/v2{path}"
         try:
-            return self._client().call(method, f"{self.base_url.rstrip('/')}/api/v2{path}", payload, name=path)
+            return self._client().call(method, url, payload, name=path)
         except HttpError as err:
             if err.status != 401:
                 raise
             self._token = None  # expired: one new token, one more try
-            return self._client().call(method, f"{self.base_url.rstrip('/')}/api/v2{path}", payload, name=path)
+            return self._client().call(method, url, payload, name=path)
 
     def _client(self) -> JsonClient:
         headers = {"Authorization": f"Bearer {self._bearer()}", "Accept": "application/json"}
@@ -161,8 +162,7 @@ class Responder:
         return self._record(key, pending, alerter, answer, chosen)
 
     def _record(self, key: str, pending: PendingRequest, alerter: Any, answer: AskResult, chosen: list[str]) -> bool:
-        facts = answer.model_dump(mode="json", exclude={"retry_after"}, exclude_none=True)
-        body = {"chosen_options": chosen, "params_input": {} if pending.has_params else {ANSWER_KEY: facts}}
+        body = {"chosen_options": chosen, "params_input": {} if pending.has_params else answer_facts(answer)}
         try:
             self.api.call("PATCH", pending.api_path, body)
         except HttpError as err:

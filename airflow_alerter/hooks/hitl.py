@@ -28,6 +28,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from airflow_alerter.alerters.answers import Approvers
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, QuestionHandle
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ OPTIONS: tuple[str, str] = (APPROVE, REJECT)
 AIRFLOW_CHANNEL = "airflow"
 #: the key of ``params_input`` under which a gate writes the facts of an answer it recorded
 ANSWER_KEY = "airflow_alerter"
+#: the fact under which a chat question links to its Required actions page
+ANSWER_IN_AIRFLOW = "Answer in Airflow"
 #: Airflow's record caps the subject; a longer title is cut, the whole question stays in the chat
 SUBJECT_LIMIT = 500
 
@@ -66,11 +69,16 @@ def assigned_users(users: Sequence[str | Mapping[str, str]] | None) -> list[Airf
     return found
 
 
-def required_actions_url(ti: Any, base_url: str | None) -> str | None:
+def required_actions_url(ti: Any, base_url: str | None = None) -> str | None:
     """The Required actions page of this task instance (Airflow's own ``generate_link_to_ui`` path).
 
-    None without ``[api] base_url``: a link to localhost would mislead everyone but the admin.
+    ``base_url`` defaults to ``[api] base_url``; None without one: a link to localhost would mislead
+    everyone but the admin.
     """
+    if base_url is None:
+        from airflow_alerter._compat import conf
+
+        base_url = conf.get("api", "base_url", fallback=None)
     if not base_url:
         return None
     parts = urlsplit(base_url)
@@ -152,14 +160,18 @@ def result_from_event(event: Mapping[str, Any]) -> AskResult:
                    event.get("responded_at"), event.get("params_input"))
 
 
+def answer_facts(result: AskResult) -> dict[str, Any]:
+    """What the record keeps of an answer it did not get from Airflow: who, where, when, what was said."""
+    return {ANSWER_KEY: result.model_dump(mode="json", exclude={"retry_after"}, exclude_none=True)}
+
+
 def record_input(result: AskResult) -> tuple[list[str], dict[str, Any]]:
     """``(chosen_options, params_input)`` recording ``result``: Approve only when approved.
 
     A rejection, a timeout and an error all choose Reject (the gate does not pass); the status in
     ``params_input`` says which it was, with who, on which channel, when and what was said.
     """
-    facts = result.model_dump(mode="json", exclude={"retry_after"}, exclude_none=True)
-    return [APPROVE if result.approved else REJECT], {ANSWER_KEY: facts}
+    return [APPROVE if result.approved else REJECT], answer_facts(result)
 
 
 def is_conflict(err: BaseException) -> bool:
@@ -249,7 +261,7 @@ class PendingRequest(BaseModel):
     options: list[str]
     multiple: bool = False
     has_params: bool = False
-    approvers: list[str] | None = None
+    approvers: Approvers = None
 
     @property
     def api_path(self) -> str:

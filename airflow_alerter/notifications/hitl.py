@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier, Variable
 
-from airflow_alerter._compat import conf
-
 if TYPE_CHECKING:
     from airflow_alerter.models import AlerterMessage
 
@@ -58,30 +56,30 @@ class AlerterHITLNotifier(BaseNotifier):
                         self.alerter_conn_id, err)
 
     def _ask(self, context: Any) -> None:
-        from airflow_alerter.alerters.answers import Approvers
         from airflow_alerter.hooks.alerter import AlerterHook
         from airflow_alerter.hooks.hitl import PendingRequest, request_key
 
         ti, task = context["ti"], context["task"]
-        approvers = _approvers(self.approvers, Approvers)
         alerter = AlerterHook(self.alerter_conn_id).get_alerter()
         handle = alerter.send_question(self._question(context))
-        pending = PendingRequest(conn_id=self.alerter_conn_id, handle=handle, dag_id=ti.dag_id, run_id=ti.run_id,
-                                 task_id=ti.task_id, map_index=ti.map_index, options=list(task.options),
-                                 multiple=bool(task.multiple), has_params=bool(task.params), approvers=approvers)
+        # validated from a mapping: a rendered ``approvers`` may still be a comma-separated string
+        pending = PendingRequest.model_validate({
+            "conn_id": self.alerter_conn_id, "handle": handle, "dag_id": ti.dag_id, "run_id": ti.run_id,
+            "task_id": ti.task_id, "map_index": ti.map_index, "options": list(task.options),
+            "multiple": bool(task.multiple), "has_params": bool(task.params), "approvers": self.approvers})
         Variable.set(request_key(ti.dag_id, ti.run_id, ti.task_id, ti.map_index), pending.model_dump_json(),
                      description="airflow-alerter: a Human-in-the-loop request asked in a chat")
         log.info("Posted the Human-in-the-loop request to %s (%s)", handle.channel, handle.message_id)
 
     def _question(self, context: Any) -> AlerterMessage:
-        from airflow_alerter.hooks.hitl import required_actions_url
+        from airflow_alerter.hooks.hitl import ANSWER_IN_AIRFLOW, required_actions_url
         from airflow_alerter.models import AlerterMessage
         from airflow_alerter.notifications.redaction import redacted
 
         task = context["task"]
         metadata: dict[str, Any] = {}
-        if page := required_actions_url(context["ti"], conf.get("api", "base_url", fallback=None)):
-            metadata["Answer in Airflow"] = page
+        if page := required_actions_url(context["ti"]):
+            metadata[ANSWER_IN_AIRFLOW] = page
         body = "\n\n".join(part for part in (str(task.body or "").strip(), how_to_choose(task.options, task.multiple),
                                              PARAMS_NOTE if task.params else "") if part)
         return redacted(AlerterMessage(title=str(task.subject), body=body, metadata=metadata))
@@ -93,13 +91,6 @@ def how_to_choose(options: Sequence[str], multiple: bool) -> str:
     if multiple:
         return f"Reply in the thread with one or more of {names}, separated by commas."
     return f"Reply in the thread with one of {names}."
-
-
-def _approvers(value: list[str] | str | None, approvers_type: Any) -> list[str] | None:
-    from pydantic import TypeAdapter
-
-    parsed: list[str] | None = TypeAdapter(approvers_type).validate_python(value)
-    return parsed
 
 
 def alerter_hitl_notifier(alerter_conn_id: str, *, approvers: list[str] | str | None = None) -> AlerterHITLNotifier:

@@ -24,8 +24,6 @@ if TYPE_CHECKING:  # the models load when the sensor runs, not each time a DAG f
 
 OnReject = Literal["fail", "skip"]
 HANDLE_KEY_PREFIX = "airflow_alerter.ask"
-#: the fact under which a recorded question links to Airflow's Required actions page
-ANSWER_IN_AIRFLOW = "Answer in Airflow"
 STOPPED_REASON = "the task was stopped before an answer arrived; if it runs again, answers here still count"
 
 
@@ -171,13 +169,12 @@ class AlerterAskSensor(BaseSensorOperator):
         from airflow_alerter.notifications.redaction import redacted
 
         metadata = self.metadata
-        if self.record_in_airflow and (page := self._required_actions_url(context)):
-            metadata = {**metadata, ANSWER_IN_AIRFLOW: page}
-        return redacted(AlerterMessage.coerce(AlerterMessage(title=title, body=self.body, metadata=metadata)))
+        if self.record_in_airflow:
+            from airflow_alerter.hooks.hitl import ANSWER_IN_AIRFLOW, required_actions_url
 
-    @staticmethod
-    def _required_actions_url(context: Any) -> str | None:
-        from airflow_alerter.hooks.hitl import required_actions_url
+            if page := required_actions_url(context["ti"]):
+                metadata = {**metadata, ANSWER_IN_AIRFLOW: page}
+        return redacted(AlerterMessage.coerce(AlerterMessage(title=title, body=self.body, metadata=metadata)))
 
         return required_actions_url(context["ti"], conf.get("api", "base_url", fallback=None))
 
@@ -222,14 +219,14 @@ class AlerterAskSensor(BaseSensorOperator):
         Each try of a task instance has its own record (Airflow keys it by the try's id), so it is
         written at every try's first run, like Airflow's own HITL operators do.
         """
-        from airflow_alerter.hooks.hitl import assigned_users, create_record, record_texts
+        from airflow_alerter.hooks.hitl import assigned_users, create_record, record_texts, required_actions_url
 
         ti_id = str(context["ti"].id)
         question = self._question(context)
         subject, body = record_texts(question, alerter.question_link(handle), handle.flavor)
         create_record(ti_id, subject, body, assigned_users(self.assigned_users))
         self.log.info("Recorded the question as a Human-in-the-loop request: %s",
-                      self._required_actions_url(context) or "the task's Required actions tab in Airflow")
+                      required_actions_url(context["ti"]) or "the task's Required actions tab in Airflow")
         return ti_id
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
