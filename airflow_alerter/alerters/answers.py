@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, field_validator
 
 from airflow_alerter.alerters.base import AlerterConfigError
 from airflow_alerter.models import AskResult, AskStatus, QuestionHandle
@@ -87,6 +87,10 @@ class AskOptions(BaseModel):
     approvers: Approvers = None
     approve_keywords: list[str] = Field(default_factory=lambda: list(DEFAULT_APPROVE_KEYWORDS))
     reject_keywords: list[str] = Field(default_factory=lambda: list(DEFAULT_REJECT_KEYWORDS))
+    #: one button per option, in order (a responder records the clicks); None: answers by text and reaction only
+    buttons: list[str] | None = None
+    #: the "View in Airflow" link button beside the answer buttons
+    view_url: str | None = None
 
 
 class AnswerRules(BaseModel):
@@ -98,6 +102,17 @@ class AnswerRules(BaseModel):
     approvers: Approvers = None
     approve_keywords: list[str] | None = None
     reject_keywords: list[str] | None = None
+    buttons: list[str] | None = None
+    view_url: str | None = None
+
+    @field_validator("view_url")
+    @classmethod
+    def _web_link(cls, value: str | None) -> str | None:
+        from airflow_alerter.alerters.rendering import is_web_url
+
+        if value is not None and not is_web_url(value):
+            raise ValueError("view_url: must be an http(s) link")
+        return value
 
 
 def resolve_options(resolve: Callable[[str, Any], Any], params: Any) -> AskOptions:
@@ -106,6 +121,8 @@ def resolve_options(resolve: Callable[[str, Any], Any], params: Any) -> AskOptio
         approvers=resolve("approvers", params),
         approve_keywords=resolve("approve_keywords", params) or list(DEFAULT_APPROVE_KEYWORDS),
         reject_keywords=resolve("reject_keywords", params) or list(DEFAULT_REJECT_KEYWORDS),
+        buttons=resolve("buttons", params) or None,
+        view_url=resolve("view_url", params) or None,
     )
 
 

@@ -330,6 +330,17 @@ class BaseAlerter(Generic[ConfigT, SettingsT, ParamsT]):
     def _conclude(self, handle: QuestionHandle, result: AskResult) -> None:
         """Nothing to show by default: a channel without replies or edits keeps the question as it is."""
 
+    def show_decision(self, handle: QuestionHandle, result: AskResult) -> None:
+        """Mark the question itself with the decision (its buttons give way to the outcome); best effort.
+
+        A responder calls this the moment a click is recorded, so nobody can click twice; the gate's
+        :meth:`conclude` later adds the thread reply. Flavors with buttons implement ``_show_decision``.
+        """
+        self._show_decision(handle, result)
+
+    def _show_decision(self, handle: QuestionHandle, result: AskResult) -> None:
+        """Nothing by default: a channel without buttons has nothing to take away."""
+
     def question_link(self, handle: QuestionHandle) -> str | None:
         """A web link to the posted question, for pages that point people to it; None where there is none."""
         return self._question_link(handle)

@@ -95,3 +95,32 @@ def escape_fences(text: str) -> str:
 def code_block(text: str, size: int) -> str:
     """A fenced block within ``size`` characters: the text is cut, never the closing fence."""
     return f"{FENCE}\n{cut(escape_fences(text), size - 8)}\n{FENCE}"
+
+
+# --- answer buttons: the same ids on every chat, so one responder reads any flavor's clicks ---------
+
+#: the id every answer button carries, followed by the index of its option: no secret, no key
+BUTTON_PREFIX = "airflow_alerter.option."
+#: the most answer buttons a question shows (Discord: 5 rows of 5, one of them the link; Slack: 25)
+MAX_BUTTONS = 20
+#: the label of the link button to the question's Required actions page
+VIEW_IN_AIRFLOW = "View in Airflow"
+
+
+def button_id(index: int) -> str:
+    """The action id (Slack) / custom id (Discord) of the button choosing option ``index``."""
+    return f"{BUTTON_PREFIX}{index}"
+
+
+def button_option(action_id: Any) -> int | None:
+    """The option index a clicked button names, or None for a button that is not an answer button of ours."""
+    text = str(action_id or "")
+    number = text[len(BUTTON_PREFIX):] if text.startswith(BUTTON_PREFIX) else ""
+    return int(number) if number.isdigit() and len(number) <= 3 else None
+
+
+def button_style(option: str) -> str | None:
+    """``"approve"`` / ``"reject"`` for the options styled as such (green; red with a confirmation), else None."""
+    folded = option.strip().casefold()
+    return folded if folded in ("approve", "reject") else None
+

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from airflow_alerter.alerters.answers import Approvers
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, QuestionHandle
@@ -249,7 +249,9 @@ _NO_REFUSAL = "\u2063no-refusal\u2063"
 class PendingRequest(BaseModel):
     """A HITL request asked in a chat: enough for a responder to read its answer and record it in Airflow.
 
-    Stored (without a secret) in an Airflow Variable by the notifier that posted the question.
+    Stored (without a secret) in an Airflow Variable by the notifier that posted the question, or by
+    a deferrable gate (``gate``: the gate itself concludes the question and deletes the Variable; its
+    ``settings`` are the answer rules it asked with: approvers, keywords).
     """
 
     conn_id: str
@@ -262,6 +264,8 @@ class PendingRequest(BaseModel):
     multiple: bool = False
     has_params: bool = False
     approvers: Approvers = None
+    gate: bool = False
+    settings: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def api_path(self) -> str:
