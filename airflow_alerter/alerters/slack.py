@@ -47,7 +47,15 @@ from airflow_alerter.alerters.base import (
 from airflow_alerter.alerters.http import HttpError, JsonClient
 from airflow_alerter.alerters.rendering import cut, is_web_url
 from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES, RetryPolicy, retry_limit_field
-from airflow_alerter.alerters.slack_render import SECTION_LIMIT, STATUS_ICONS, TEXT_LIMIT, build_blocks, escape, section
+from airflow_alerter.alerters.slack_render import (
+    SECTION_LIMIT,
+    STATUS_ICONS,
+    TEXT_LIMIT,
+    answer_buttons,
+    build_blocks,
+    escape,
+    section,
+)
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
 if TYPE_CHECKING:
@@ -348,6 +356,8 @@ class SlackAlerter(BaseAlerter[SlackAlerterConfig, SlackAlerterSettings, SlackAl
         if options.approvers:
             how += " Answers count from: " + ", ".join(f"<@{escape(user)}>" for user in options.approvers) + "."
         blocks = [*payload["blocks"], {"type": "context", "elements": [{"type": "mrkdwn", "text": how}]}]
+        if options.buttons:
+            blocks.append(answer_buttons(options.buttons, options.view_url))
         key = params.question_key if params is not None else None
         metadata = {"event_type": QUESTION_EVENT, "event_payload": {"question_key": key}} if key else None
         response = self._post(channel=self._channel(params), text=payload["text"], blocks=blocks,
@@ -483,22 +493,44 @@ class SlackAlerter(BaseAlerter[SlackAlerterConfig, SlackAlerterSettings, SlackAl
     def _answered_by(self, result: AskResult) -> str:
         return answered_by(result, self.FLAVOR, lambda user: f"<@{escape(user)}>", escape)
 
-    def _conclude(self, handle: QuestionHandle, result: AskResult) -> None:
-        """Reply in the thread with the outcome and mark the question, so the channel shows the state."""
+    def _outcome_line(self, result: AskResult) -> str:
         outcome = {
             AskStatus.APPROVED: f"Approved by {self._answered_by(result)}",
             AskStatus.REJECTED: f"Rejected by {self._answered_by(result)}",
             AskStatus.TIMED_OUT: "Timed out: no valid answer arrived in time",
         }.get(result.status, f"Closed: {escape(result.reason or result.status.value)}")
-        line = (choice_line(result, self._answered_by(result), escape)
+        return (choice_line(result, self._answered_by(result), escape)
                 or f"{STATUS_ICONS.get(result.status, '')} {outcome}".strip())
+
+    def _conclude(self, handle: QuestionHandle, result: AskResult) -> None:
+        """Reply in the thread with the outcome and mark the question, so the channel shows the state."""
+        line = self._outcome_line(result)
         try:
-            client = self._poster
-            client.chat_postMessage(channel=handle.channel, thread_ts=handle.message_id, text=line)
-            client.chat_update(channel=handle.channel, ts=handle.message_id,
-                               text=f"{handle.extra.get('text', '')}\n\n{line}"[:TEXT_LIMIT],
-                               # the handle's text is the question as posted: already escaped for mrkdwn
-                               blocks=[section(str(handle.extra.get("text", ""))[:SECTION_LIMIT] or " "),
-                                       {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}])
+            self._poster.chat_postMessage(channel=handle.channel, thread_ts=handle.message_id, text=line)
         except Exception as err:  # the decision stands even if Slack cannot show it
             log.warning("Could not post the outcome of the Slack question: %s", _slack_error(err))
+        self._show_decision(handle, result)
+
+    def _show_decision(self, handle: QuestionHandle, result: AskResult) -> None:
+        """The question gives way to its outcome line, with the time of the answer (``chat.update``).
+
+        The question is shown again from its handle's text, so its answer buttons are gone.
+        """
+        line = self._outcome_line(result)
+        if result.answered_at and result.status in (AskStatus.APPROVED, AskStatus.REJECTED):
+            line += time.strftime(" at %H:%M UTC", time.gmtime(result.answered_at))
+        try:
+            self._poster.chat_update(channel=handle.channel, ts=handle.message_id,
+                                     text=f"{handle.extra.get('text', '')}\n\n{line}"[:TEXT_LIMIT],
+                                     # the handle's text is the question as posted: already escaped for mrkdwn
+                                     blocks=[section(str(handle.extra.get("text", ""))[:SECTION_LIMIT] or " "),
+                                             {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}])
+        except Exception as err:  # the decision stands even if Slack cannot show it
+            log.warning("Could not mark the Slack question with its outcome: %s", _slack_error(err))
+
+    def tell(self, channel: str, user: str, text: str) -> None:
+        """Show ``text`` to ``user`` alone (``chat.postEphemeral``), e.g. why their click changed nothing."""
+        try:
+            self._poster.chat_postEphemeral(channel=channel, user=user, text=escape(text))
+        except Exception as err:  # only a courtesy: the decision, or its absence, stands
+            log.warning("Could not tell a Slack user why their click changed nothing: %s", _slack_error(err))

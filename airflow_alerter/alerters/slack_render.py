@@ -12,7 +12,17 @@ from typing import Any
 from pydantic import BaseModel
 
 from airflow_alerter.alerters.rendering import BLOCK_KEYS as ALERT_BLOCK_KEYS
-from airflow_alerter.alerters.rendering import chunks, code_texts, cut, escape_fences, facts
+from airflow_alerter.alerters.rendering import (
+    MAX_BUTTONS,
+    VIEW_IN_AIRFLOW,
+    button_id,
+    button_style,
+    chunks,
+    code_texts,
+    cut,
+    escape_fences,
+    facts,
+)
 from airflow_alerter.models import AlertContext, AlerterMessage, AskStatus
 
 SECTION_LIMIT = 3000
@@ -77,3 +87,39 @@ def _context_line(metadata: Mapping[str, Any], alert: AlertContext) -> dict[str,
         url = escape(alert.log_url).replace("|", "%7C")  # a | would end the URL and start the label
         parts.append(f"<{url}|View log>")
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(parts)}]} if parts else None
+
+
+#: Slack's limits for a button: its label and its value
+BUTTON_LABEL_LIMIT, BUTTON_VALUE_LIMIT = 75, 2000
+#: the confirmation a Reject button asks for before it is sent
+REJECT_CONFIRM = {
+    "title": {"type": "plain_text", "text": "Reject?"},
+    "text": {"type": "plain_text", "text": "The gate will not pass; this cannot be undone."},
+    "confirm": {"type": "plain_text", "text": "Reject"},
+    "deny": {"type": "plain_text", "text": "Cancel"},
+    "style": "danger",
+}
+
+
+def answer_buttons(options: list[str], view_url: str | None) -> dict[str, Any]:
+    """One ``actions`` block: a button per option (Approve green, Reject red and confirmed), then the link.
+
+    The buttons carry only the option's index (and its name, for people reading the payload): the
+    responder reads who may answer from Airflow, never from the click.
+    """
+    elements: list[dict[str, Any]] = []
+    for index, option in enumerate(options[:MAX_BUTTONS]):
+        button: dict[str, Any] = {"type": "button", "action_id": button_id(index),
+                                  "text": {"type": "plain_text", "text": cut(option, BUTTON_LABEL_LIMIT)},
+                                  "value": cut(option, BUTTON_VALUE_LIMIT)}
+        style = button_style(option)
+        if style == "approve":
+            button["style"] = "primary"
+        elif style == "reject":
+            button.update(style="danger", confirm=REJECT_CONFIRM)
+        elements.append(button)
+    if view_url:
+        elements.append({"type": "button", "action_id": "airflow_alerter.view", "url": view_url,
+                         "text": {"type": "plain_text", "text": VIEW_IN_AIRFLOW}})
+    return {"type": "actions", "block_id": "airflow_alerter.answers", "elements": elements}
+
