@@ -345,15 +345,31 @@ def cmd_responder(args: argparse.Namespace) -> int:
     own_log.addHandler(handler)
     own_log.setLevel(logging.INFO)
     own_log.propagate = False  # Airflow's own handlers would print each line a second time
-    responder = Responder(AirflowAPI(args.api_url), interval=args.interval)
-    if args.once:
-        print(f"Closed {responder.serve_once()} request(s).")
-        return EXIT_OK
+    api, conn_ids = AirflowAPI(args.api_url), args.conn_id or _configured_conn_ids()
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())  # stop between passes, as Ctrl-C does
-    responder.run(stopping)
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())  # stop as Ctrl-C does
+    if conn_ids:
+        from airflow_alerter.responder.push import PushResponder
+
+        if args.once:
+            raise CommandError(EXIT_USAGE, "--once: only the polling responder (without --conn-id) serves once")
+        PushResponder(api, conn_ids, interval=args.interval).run(stopping)
+    else:
+        responder = Responder(api, interval=args.interval)
+        if args.once:
+            print(f"Closed {responder.serve_once()} request(s).")
+            return EXIT_OK
+        responder.run(stopping)
     print("Responder stopped.", flush=True)
     return EXIT_OK
+
+
+def _configured_conn_ids() -> list[str]:
+    """``[alerter] responder_conn_ids`` (comma-separated) of Airflow's configuration, when set."""
+    from airflow_alerter._compat import conf
+
+    value = conf.get("alerter", "responder_conn_ids", fallback="") or ""
+    return [conn_id.strip() for conn_id in value.split(",") if conn_id.strip()]
 
 
 # --- the parser ----------------------------------------------------------------------------------
@@ -481,15 +497,21 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "responder",
         cmd_responder,
-        "record chat answers to Airflow's HITL requests (asked with alerter_hitl_notifier) in Airflow",
-        epilog="Runs until stopped, like `airflow triggerer`. It calls Airflow's REST API as a user: set "
+        "record chat answers (button clicks, replies, reactions) to approval gates and HITL requests in Airflow",
+        epilog="Runs until stopped, like `airflow triggerer`. With --conn-id (or [alerter] responder_conn_ids) "
+        "it holds one pushed connection per named connection (Slack Socket Mode: extra app_token; Discord "
+        "Gateway: the bot token) and records clicks as they happen; without, it polls the chats of the "
+        "HITL requests every --interval seconds. It calls Airflow's REST API as a user: set "
         "AIRFLOW_ALERTER_API_TOKEN, or AIRFLOW_ALERTER_API_USERNAME and AIRFLOW_ALERTER_API_PASSWORD "
         "(never on the command line); the chat connections come from Airflow as for any task.",
     )
+    responder.add_argument("--conn-id", action="append", metavar="ID",
+                           help="an asking connection to serve over a pushed connection (repeat for more)")
     responder.add_argument("--api-url", required=True, metavar="URL",
                            help="the Airflow api-server, e.g. http://airflow:8080 (its [api] base_url)")
     responder.add_argument("--interval", type=float, default=30.0, metavar="S",
-                           help="seconds between passes over the pending requests (default: %(default)s)")
+                           help="seconds between passes over the pending requests: chat checks when polling, "
+                           "record reads when pushed (default: %(default)s)")
     responder.add_argument("--once", action="store_true", help="serve every pending request once, then exit")
     return parser
 

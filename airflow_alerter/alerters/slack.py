@@ -111,6 +111,8 @@ class SlackAlerterConfig(BaseModel):
     webhook_url: SecretStr | None = Field(default=None, description="incoming webhook URL: post only")
     channel: SlackChannel = Field(default=None, description="default channel id or #name")
     base_url: str | None = Field(default=None, description="Slack Web API base URL (for proxies and tests)")
+    app_token: SecretStr | None = Field(default=None, description="app-level token (xapp-…): the responder's "
+                                                                  "Socket Mode connection")
     timeout: int = Field(default=30, gt=0)
     proxy: str | None = None
     retry_limit: int = retry_limit_field()
@@ -266,6 +268,10 @@ class SlackAlerter(BaseAlerter[SlackAlerterConfig, SlackAlerterSettings, SlackAl
         from airflow_alerter.alerters.slack_transport import AlerterWebClient
 
         return AlerterWebClient(token=self._require_token(), retry_handlers=handlers, **self._client_options())
+
+    def socket_web_client(self) -> AsyncWebClient:
+        """The Web API client a Socket Mode client opens its connections with (no redirects, this base URL)."""
+        return self._async_client()
 
     def _async_client(self) -> AsyncWebClient:
         """slack_sdk's AsyncWebClient on an aiohttp session that follows no redirect (alerters/slack_transport.py)."""

@@ -274,6 +274,19 @@ class PendingRequest(BaseModel):
         return f"/dags/{parts[0]}/dagRuns/{parts[1]}/taskInstances/{parts[2]}/{self.map_index}/hitlDetails"
 
 
+def button_params(alerter: Any, conn_id: str, options: Sequence[str], page: str | None) -> dict[str, Any]:
+    """Parameters that ask with one answer button per option (and a "View in Airflow" link button).
+
+    Only when a responder serves ``conn_id`` (its heartbeat is fresh) and the flavor has buttons: a
+    button nobody receives would fail in the chat, while text replies and reactions always work.
+    """
+    from airflow_alerter.hooks.heartbeat import responder_is_live
+
+    if "buttons" not in alerter.Parameters.model_fields or not responder_is_live(conn_id):
+        return {}
+    return {"buttons": list(options), **({"view_url": page} if page else {})}
+
+
 def request_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
     from airflow_alerter.validation import bounded_key
 

@@ -57,11 +57,12 @@ class AlerterHITLNotifier(BaseNotifier):
 
     def _ask(self, context: Any) -> None:
         from airflow_alerter.hooks.alerter import AlerterHook
-        from airflow_alerter.hooks.hitl import PendingRequest, request_key
+        from airflow_alerter.hooks.hitl import PendingRequest, button_params, request_key, required_actions_url
 
         ti, task = context["ti"], context["task"]
         alerter = AlerterHook(self.alerter_conn_id).get_alerter()
-        handle = alerter.send_question(self._question(context))
+        buttons = button_params(alerter, self.alerter_conn_id, task.options, required_actions_url(ti))
+        handle = alerter.send_question(self._question(context), alerter.coerce_params(buttons) if buttons else None)
         # validated from a mapping: a rendered ``approvers`` may still be a comma-separated string
         pending = PendingRequest.model_validate({
             "conn_id": self.alerter_conn_id, "handle": handle, "dag_id": ti.dag_id, "run_id": ti.run_id,

@@ -45,8 +45,10 @@ from airflow_alerter.responder.api import AirflowAPI, pending_requests
 
 log = logging.getLogger(__name__)
 
-#: the fewest seconds between two listings of the pending questions caused by unknown messages
-RELIST_AFTER = 2.0
+#: listings of the pending questions made for a message not (yet) known, and the seconds between them
+RELISTS, RELIST_AFTER = 2, 1.0
+#: how long a message found not pending is taken as such without listing again
+UNKNOWN_FOR = 10.0
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ class Decider:
 
     api: AirflowAPI
     _questions: dict[tuple[str, str, str], tuple[str, PendingRequest]] = field(default_factory=dict, repr=False)
-    _listed_at: float = field(default=0.0, repr=False)
+    _unknown: dict[tuple[str, str, str], float] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- finding the question ---------------------------------------------------------------------
@@ -142,21 +144,34 @@ class Decider:
         found = pending_requests(self.api)
         with self._lock:
             self._questions = {(p.conn_id, p.handle.channel, p.handle.message_id): (key, p) for key, p in found}
-            self._listed_at = time.monotonic()
+            self._unknown = {where: at for where, at in self._unknown.items()
+                             if where not in self._questions and time.monotonic() - at < UNKNOWN_FOR}
         wanted = None if conn_ids is None else set(conn_ids)
         return [(key, p) for key, p in found if wanted is None or p.conn_id in wanted]
 
     def find(self, conn_id: str, channel: str, message_id: str) -> tuple[str, PendingRequest] | None:
-        """The pending question posted as ``message_id``: from the index, else after one new listing."""
+        """The pending question posted as ``message_id``: from the index, else from new listings.
+
+        A question is stored just after it is posted, so a message not yet known is listed again
+        (twice, :data:`RELIST_AFTER` apart) before it counts as not pending; a message found not pending
+        is not listed again for :data:`UNKNOWN_FOR` seconds, so a flood of clicks on foreign messages
+        costs one listing each, not one per click.
+        """
         wanted = (conn_id, channel, message_id)
-        with self._lock:
-            known = self._questions.get(wanted)
-            stale = time.monotonic() - self._listed_at >= RELIST_AFTER
-        if known is None and stale:
-            self.pending()
+        for attempt in range(RELISTS + 1):
             with self._lock:
                 known = self._questions.get(wanted)
-        return known
+                unknown_since = self._unknown.get(wanted)
+            if known is not None:
+                return known
+            if attempt == RELISTS or (unknown_since is not None and time.monotonic() - unknown_since < UNKNOWN_FOR):
+                break
+            if attempt:
+                time.sleep(RELIST_AFTER)
+            self.pending()
+        with self._lock:
+            self._unknown[wanted] = time.monotonic()
+        return None
 
     def forget(self, key: str, pending: PendingRequest) -> None:
         with self._lock:

@@ -119,7 +119,8 @@ class AlerterAskSensor(BaseSensorOperator):
         return bounded_key(f"{HANDLE_KEY_PREFIX}.{ti.dag_id}.{ti.run_id}.{ti.task_id}.{ti.map_index}",
                            HANDLE_KEY_PREFIX)
 
-    def question_handle(self, context: Any, alerter: BaseAlerter) -> QuestionHandle:
+    def question_handle(self, context: Any, alerter: BaseAlerter,
+                        asking: Mapping[str, Any] | None = None) -> QuestionHandle:
         """The posted question: found in its Variable, or posted now (once) and stored.
 
         The Variable first holds a *pending* record (a fresh ``question_key`` and the time), then
@@ -136,7 +137,7 @@ class AlerterAskSensor(BaseSensorOperator):
         pending = stored or {"pending_key": uuid.uuid4().hex[:25], "since": time.time()}
         if not stored:
             Variable.set(key, json.dumps(pending), description="airflow-alerter: a question being posted")
-        params = alerter.coerce_params({"question_key": pending["pending_key"]})
+        params = alerter.coerce_params({**(asking or {}), "question_key": pending["pending_key"]})
         handle = alerter.find_question(pending["pending_key"], float(pending["since"]), params) if stored else None
         if handle is not None:
             self.log.info("Found the question an interrupted attempt posted (%s); not asking again", handle.message_id)
@@ -206,8 +207,14 @@ class AlerterAskSensor(BaseSensorOperator):
         from airflow_alerter.triggers.alerter import AlerterAskTrigger
 
         alerter = self._alerter()
-        handle = self.question_handle(context, alerter)
-        record_ti_id = self._record(context, alerter, handle) if self.record_in_airflow else None
+        if not self.record_in_airflow:
+            handle, record_ti_id = self.question_handle(context, alerter), None
+        else:
+            from airflow_alerter.hooks.hitl import OPTIONS, button_params, required_actions_url
+
+            buttons = button_params(alerter, self.alerter_conn_id, OPTIONS, required_actions_url(context["ti"]))
+            handle = self.question_handle(context, alerter, buttons)
+            record_ti_id = self._record(context, alerter, handle)
         trigger = AlerterAskTrigger(alerter_conn_id=self.alerter_conn_id, handle=handle.model_dump(mode="json"),
                                     settings=self.ask_settings(), poll_interval=self.poke_interval,
                                     timeout_at=time.time() + self.timeout, record_ti_id=record_ti_id)
@@ -225,9 +232,26 @@ class AlerterAskSensor(BaseSensorOperator):
         question = self._question(context)
         subject, body = record_texts(question, alerter.question_link(handle), handle.flavor)
         create_record(ti_id, subject, body, assigned_users(self.assigned_users))
+        self._leave_for_responders(context, handle)
         self.log.info("Recorded the question as a Human-in-the-loop request: %s",
                       required_actions_url(context["ti"]) or "the task's Required actions tab in Airflow")
         return ti_id
+
+    def _leave_for_responders(self, context: Any, handle: QuestionHandle) -> None:
+        """Store the question where responders look (``PendingRequest``), so a click or reply is recorded.
+
+        Its answer rules are the gate's own: approvers, keywords. The gate deletes it when it finishes.
+        """
+        from airflow_alerter.hooks.hitl import OPTIONS, PendingRequest, request_key
+
+        ti, rules = context["ti"], self.ask_settings()
+        pending = PendingRequest.model_validate({
+            "conn_id": self.alerter_conn_id, "handle": handle, "dag_id": ti.dag_id, "run_id": ti.run_id,
+            "task_id": ti.task_id, "map_index": ti.map_index, "options": list(OPTIONS), "gate": True,
+            "approvers": rules.get("approvers"),
+            "settings": {key: rules[key] for key in ("approve_keywords", "reject_keywords") if rules.get(key)}})
+        Variable.set(request_key(ti.dag_id, ti.run_id, ti.task_id, ti.map_index), pending.model_dump_json(),
+                     description="airflow-alerter: an approval gate's question, for responders")
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """Finish with the trigger's answer, or with the record's when Airflow resumed the task itself.
@@ -268,6 +292,11 @@ class AlerterAskSensor(BaseSensorOperator):
         """Show the outcome next to the question, then forget the handle so a re-run asks anew."""
         alerter.conclude(handle, result)
         Variable.delete(self.handle_key(context))
+        if self.record_in_airflow:
+            from airflow_alerter.hooks.hitl import request_key
+
+            ti = context["ti"]
+            Variable.delete(request_key(ti.dag_id, ti.run_id, ti.task_id, ti.map_index))
 
     def _stored(self, context: Any) -> dict[str, Any] | None:
         """What the Variable holds: a question's handle, a pending record (``pending_key``), or None."""

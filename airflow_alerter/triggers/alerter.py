@@ -6,7 +6,9 @@ deadline), and fires once: with the answer, or ``timed_out`` at the deadline.
 
 With ``record_ti_id`` it also keeps the task instance's Human-in-the-loop record in step
 (airflow_alerter.hooks.hitl): each check reads the chat and the record, an answer in either closes
-the gate, and the outcome is written into the record. Its serialized kwargs hold the question's
+the gate, and the outcome is written into the record. While a responder serves the connection
+(airflow_alerter.hooks.heartbeat) it reads only the record: the responder writes answers there.
+Its serialized kwargs hold the question's
 handle, never a secret: the alerter is rebuilt from the connection inside the triggerer.
 """
 
@@ -21,11 +23,16 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_alerter.alerters.answers import answered_on
 from airflow_alerter.alerters.retry import wait_before_next_check
-from airflow_alerter.hooks.hitl import AIRFLOW_CHANNEL, RecordLink
+from airflow_alerter.hooks.hitl import RecordLink
 from airflow_alerter.models import AskResult, AskStatus, QuestionHandle
 
 if TYPE_CHECKING:
     from airflow_alerter.alerters.base import BaseAlerter
+
+
+#: how often the record is read while a responder serves the connection (no chat call is made then)
+PUSHED_CHECK_INTERVAL = 5.0
+_WAITING = AskResult(status=AskStatus.PENDING, reason="a responder serves this connection")
 
 
 class AlerterAskTrigger(BaseTrigger):
@@ -67,18 +74,35 @@ class AlerterAskTrigger(BaseTrigger):
         alerter = await sync_to_async(AlerterHook(self.alerter_conn_id, self.settings).get_alerter)()
         handle = QuestionHandle.model_validate(self.handle)
         record = RecordLink(self.record_ti_id) if self.record_ti_id else None
-        result = await self._first_answer(alerter, handle, record)
-        if record is not None and result.channel != AIRFLOW_CHANNEL:
+        result, recorded = await self._first_answer(alerter, handle, record)
+        if record is not None and not recorded:
             result = await record.settle(result)
         yield TriggerEvent({"result": result.model_dump(mode="json")})  # type: ignore[no-untyped-call]
 
-    async def _first_answer(self, alerter: BaseAlerter, handle: QuestionHandle, record: RecordLink | None) -> AskResult:
-        """Check the chat, then the record, each interval, until one holds an answer or the deadline passes."""
-        while not (result := answered_on(await alerter.acheck_answer(handle), handle)).is_final:
-            if record is not None and (in_airflow := await record.read()) is not None:
-                return in_airflow
+    async def _first_answer(self, alerter: BaseAlerter, handle: QuestionHandle,
+                            record: RecordLink | None) -> tuple[AskResult, bool]:
+        """Check the chat, then the record, each interval, until one holds an answer or the deadline passes.
+
+        While a responder serves the connection (its heartbeat is fresh) the chat is not checked at all:
+        the responder writes every answer into the record, which is read every few seconds instead.
+        Returns the answer and whether it came from the record (it is there already).
+        """
+        while True:
+            pushed = record is not None and await self._responder_serves()
+            result = _WAITING if pushed else answered_on(await alerter.acheck_answer(handle), handle)
+            if result.is_final:
+                return result, False
+            if record is not None and (in_record := await record.read()) is not None:
+                return in_record, True
             remaining = None if self.timeout_at is None else self.timeout_at - time.time()
             if remaining is not None and remaining <= 0:  # the check just made was the last look
-                return AskResult(status=AskStatus.TIMED_OUT, reason="no valid answer before the timeout")
-            await asyncio.sleep(wait_before_next_check(self.poll_interval, result.retry_after, remaining))
-        return result
+                return AskResult(status=AskStatus.TIMED_OUT, reason="no valid answer before the timeout"), False
+            interval = min(self.poll_interval, PUSHED_CHECK_INTERVAL) if pushed else self.poll_interval
+            await asyncio.sleep(wait_before_next_check(interval, result.retry_after, remaining))
+
+    async def _responder_serves(self) -> bool:
+        from asgiref.sync import sync_to_async
+
+        from airflow_alerter.hooks.heartbeat import responder_is_live
+
+        return await sync_to_async(responder_is_live)(self.alerter_conn_id)

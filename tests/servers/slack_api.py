@@ -29,6 +29,10 @@ class SlackAPIServer(LocalHTTPServer):
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     webhook_posts: list[dict[str, Any]] = field(default_factory=list)
     bot_users: set[str] = field(default_factory=lambda: {BOT_USER})
+    ephemerals: list[dict[str, Any]] = field(default_factory=list)
+    #: where ``apps.connections.open`` sends a Socket Mode client (tests/servers/slack_socket.py), and with which token
+    socket_url: Any = None
+    app_token: str = ""
     _auto_answers: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     _clock: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
 
@@ -88,6 +92,8 @@ class SlackAPIServer(LocalHTTPServer):
         if request.path == WEBHOOK_PATH:
             self.webhook_posts.append(request.body)
             return Answer(200, None)
+        if request.endpoint == "apps.connections.open":
+            return Answer(200, self._apps_connections_open(request))
         if request.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
             return Answer(200, {"ok": False, "error": "invalid_auth"})
         action = getattr(self, "_" + request.endpoint.replace(".", "_"), None)
@@ -114,6 +120,21 @@ class SlackAPIServer(LocalHTTPServer):
         with self._lock:
             self.messages.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+
+    def _apps_connections_open(self, request: Request) -> dict[str, Any]:
+        """A Socket Mode URL, for the app-level token only (Slack refuses a bot token here: not_allowed_token_type)."""
+        if not self.app_token or request.headers.get("authorization") != f"Bearer {self.app_token}":
+            return {"ok": False, "error": "not_allowed_token_type" if request.headers.get("authorization") == (
+                f"Bearer {BOT_TOKEN}") else "invalid_auth"}
+        if self.socket_url is None:
+            return {"ok": False, "error": "socket_mode_not_enabled"}
+        return {"ok": True, "url": self.socket_url()}
+
+    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Shown to one user only: kept apart from the channel's messages."""
+        with self._lock:
+            self.ephemerals.append({"channel": args.get("channel"), "user": args.get("user"), "text": args.get("text")})
+        return {"ok": True, "message_ts": self.new_ts()}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
