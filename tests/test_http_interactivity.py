@@ -416,6 +416,8 @@ def test_a_signed_click_posted_to_the_api_server_resolves_the_request_an_unsigne
             started = time.monotonic()
             signed = httpx.post(url, content=body, headers=slack_signed(body), timeout=30)
             seen["answered_in"] = time.monotonic() - started
+            _wait_for("recorded answer", lambda: api_server.call("GET", record)["hitl_details"][0]["response_received"])
+            seen["recorded_in"] = time.monotonic() - started
             seen["statuses"] = (unsigned.status_code, forged.status_code, signed.status_code)
             seen["bodies"] = [unsigned.text, forged.text, signed.text]
         except BaseException as err:
@@ -437,7 +439,8 @@ def test_a_signed_click_posted_to_the_api_server_resolves_the_request_an_unsigne
     assert slack_api.messages[CHANNEL][-1]["text"] == f"✅ Approved by <@{APPROVER}>"
     assert slack_api.ephemeral == []  # a recorded click shows in the question, no notice
     assert seen["answered_in"] < 3.0, f"Slack wants its answer within 3 s: {seen['answered_in']:.2f} s"
-    print(f"signed click answered in {seen['answered_in'] * 1000:.0f} ms")
+    print(f"signed click: answered in {seen['answered_in'] * 1000:.0f} ms, "
+          f"recorded in Airflow within {seen['recorded_in'] * 1000:.0f} ms")
     assert api_server.log is not None
     assert_no_secrets(*seen["bodies"], api_server.log.read_text(errors="replace"),
                       where="the responses or the api-server's log")
