@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -358,6 +359,50 @@ def test_click_from_interaction_reads_a_dm_click_and_refuses_other_components() 
     select = {**button_interaction(), "data": {"component_type": 3, "custom_id": button_id(0)}}
     assert click_from_interaction("ml_discord", select) is None
     assert click_from_interaction("ml_discord", {**button_interaction(), "message": {}}) is None
+
+
+# --- the plugin ---------------------------------------------------------------------------------
+
+
+def test_the_plugin_is_an_airflow_plugins_entry_point_and_imports_no_client_library() -> None:
+    """Every process that loads plugins imports the plugin module: it must not pay for slack_sdk, httpx, fastapi."""
+    import importlib.metadata
+    import subprocess
+
+    entry = next(e for e in importlib.metadata.entry_points(group="airflow.plugins") if e.name == "airflow_alerter")
+    assert entry.value == "airflow_alerter.plugins:AlerterInteractivityPlugin"
+    probe = ("import sys, airflow.plugins_manager; before = set(sys.modules); import airflow_alerter.plugins; "
+             "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in "
+             "('slack_sdk', 'httpx', 'fastapi', 'starlette', 'cryptography', 'pydantic')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_the_lazy_app_serves_under_the_plugins_prefix_as_airflow_mounts_it(
+    signed_slack: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from airflow_alerter.plugins import URL_PREFIX, AlerterInteractivityPlugin
+
+    (mounted,) = AlerterInteractivityPlugin.fastapi_apps
+    recording = RecordingDecider()
+    lazy = type(mounted["app"])("tests.test_http_interactivity:_app_for_the_lazy_test")
+    monkeypatch.setattr(sys.modules[__name__], "_LAZY_DECIDER", recording)
+    body = block_actions()
+    with TestClient(Starlette(routes=[Mount(URL_PREFIX, app=lazy)])) as client:
+        response = client.post(f"{mounted['url_prefix']}/slack/ml_slack/interactions", content=body,
+                               headers=slack_signed(body))
+
+    assert response.status_code == 200 and len(recording.clicks) == 1
+
+
+_LAZY_DECIDER: RecordingDecider | None = None
+
+
+def _app_for_the_lazy_test() -> Any:
+    return build_app(decider=lambda: _LAZY_DECIDER)  # type: ignore[arg-type, return-value]
 
 
 # --- the real api-server, with the plugin loaded from the entry point ----------------------------
