@@ -175,9 +175,10 @@ def _key(alerter: Any, field: str) -> str | None:
 
 async def _body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
-        raise HTTPException(413 if declared.isdigit() else 400, "body too large" if declared.isdigit() else
-                            "bad Content-Length")
+    if declared is not None and not declared.isdigit():
+        raise HTTPException(400, "bad Content-Length")
+    if declared is not None and int(declared) > MAX_BODY:  # refused before a byte of it is read
+        raise HTTPException(413, "body too large")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
