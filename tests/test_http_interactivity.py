@@ -30,23 +30,26 @@ from airflow_alerter.plugins.interactivity import ReplayCache, api_base_url, bui
 from airflow_alerter.responder.decisions import Click, Outcome, Verdict
 from airflow_alerter.responder.discord_events import click_from_interaction
 from tests.plugins.airflow import AIRFLOW_VERSION, ApiServer, RunDag
+from tests.plugins.discord import DISCORD_CHANNEL as DISCORD_STAND_IN_CHANNEL
 from tests.plugins.secrets import assert_no_secrets, register_secret
 from tests.plugins.slack import CHANNEL
+from tests.servers.discord_api import BOT_TOKEN as DISCORD_BOT_TOKEN
+from tests.servers.discord_api import DiscordAPIServer
 from tests.servers.slack_api import BOT_TOKEN, SlackAPIServer
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 register_secret(SIGNING_SECRET)
 APPROVER = "UALICE01"
 QUESTION_TS = "1700000000.000100"
-NOT_PENDING = "This question is not waiting for an answer here any more."
-DISCORD_CHANNEL, DISCORD_MESSAGE, DISCORD_USER = "555000555", "1200000000000000001", "300000000000000003"
+ALREADY = "Already answered: approved by bob on slack at 14:02 UTC."
+DISCORD_CHANNEL, DISCORD_MESSAGE, DISCORD_USER = DISCORD_STAND_IN_CHANNEL, "1200000000000000001", "300000000000000003"
 
 
 class RecordingDecider:
     """Stands in for the Decider: records what reached it and answers ``outcome``."""
 
     def __init__(self, outcome: Outcome | None = None, delay: float = 0.0) -> None:
-        self.outcome = outcome or Outcome(Verdict.NOT_PENDING, NOT_PENDING)
+        self.outcome = outcome or Outcome(Verdict.ALREADY_ANSWERED, ALREADY)
         self.delay = delay
         self.clicks: list[Click] = []
         self.events: list[tuple[str, str, str]] = []
@@ -109,7 +112,28 @@ def test_a_signed_click_is_decided_and_the_clicker_alone_is_told_why_nothing_cha
     assert (response.status_code, response.content) == (200, b"")
     assert decider.clicks == [Click(conn_id="ml_slack", flavor="slack", channel=CHANNEL, message_id=QUESTION_TS,
                                     option=0, user_id=APPROVER, user_name="alice", at=decider.clicks[0].at)]
-    assert slack_api.ephemeral == [{"channel": CHANNEL, "user": APPROVER, "text": NOT_PENDING}]
+    assert slack_api.ephemeral == [{"channel": CHANNEL, "user": APPROVER, "text": ALREADY}]
+
+
+def test_a_click_on_a_message_not_yet_known_is_tried_again_after_the_next_listing(
+    signed_slack: str, slack_api: SlackAPIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(interactivity, "RETRY_UNKNOWN_AFTER", 0.05)
+    outcomes = [Outcome(Verdict.NOT_PENDING, "not waiting"),
+                Outcome(Verdict.RECORDED, "", AskResult(status=AskStatus.APPROVED))]
+    clicks: list[Click] = []
+
+    class ListsLate(RecordingDecider):
+        def click(self, click: Click) -> Outcome:
+            clicks.append(click)
+            return outcomes[len(clicks) - 1]
+
+    late = ListsLate()
+    body = block_actions()
+    with TestClient(build_app(decider=lambda: late)) as client:  # type: ignore[arg-type, return-value]
+        assert client.post(SLACK, content=body, headers=slack_signed(body)).status_code == 200
+
+    assert len(clicks) == 2 and slack_api.ephemeral == []
 
 
 def test_a_recorded_click_sends_no_notice_the_question_shows_it(
@@ -265,7 +289,7 @@ def discord_key(airflow_conn: Callable[..., str]) -> Ed25519PrivateKey:
     """A key pair made for the test; its public half is the ``ml_discord`` connection's ``public_key``."""
     key = Ed25519PrivateKey.generate()
     public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
-    airflow_conn("ml_discord", "discord", password="discord-bot-token-Secret.42",
+    airflow_conn("ml_discord", "discord", password=DISCORD_BOT_TOKEN,
                  extra={"channel_id": DISCORD_CHANNEL, "public_key": public})
     return key
 
@@ -315,7 +339,7 @@ def test_a_discord_click_is_decided_and_answered_to_the_clicker_alone(
     response = client.post(DISCORD, content=body, headers=discord_signed(discord_key, body))
 
     assert response.status_code == 200
-    assert response.json() == {"type": 4, "data": {"content": NOT_PENDING, "flags": 64,
+    assert response.json() == {"type": 4, "data": {"content": ALREADY, "flags": 64,
                                                    "allowed_mentions": {"parse": []}}}
     assert [(c.flavor, c.channel, c.message_id, c.option, c.user_id, c.user_name) for c in decider.clicks] == [
         ("discord", DISCORD_CHANNEL, DISCORD_MESSAGE, 0, DISCORD_USER, "Alice")]
@@ -486,6 +510,60 @@ def test_a_signed_click_posted_to_the_api_server_resolves_the_request_an_unsigne
     assert seen["answered_in"] < 3.0, f"Slack wants its answer within 3 s: {seen['answered_in']:.2f} s"
     print(f"signed click: answered in {seen['answered_in'] * 1000:.0f} ms, "
           f"recorded in Airflow within {seen['recorded_in'] * 1000:.0f} ms")
+    assert api_server.log is not None
+    assert_no_secrets(*seen["bodies"], api_server.log.read_text(errors="replace"),
+                      where="the responses or the api-server's log")
+
+
+DISCORD_APPROVAL_DAG = APPROVAL_DAG.replace("publish_report_http", "publish_report_discord").replace(
+    'alerter_hitl_notifier("http_slack", approvers=["UALICE01"])',
+    f'alerter_hitl_notifier("http_discord", approvers=["{DISCORD_USER}"])')
+
+
+@pytest.mark.skipif(AIRFLOW_VERSION < (3, 3), reason="HITL tasks park in awaiting_input from Airflow 3.3 on")
+def test_a_signed_discord_click_posted_to_the_api_server_resolves_the_request_and_answers_the_clicker(
+    run_dag: RunDag, discord_api: DiscordAPIServer, api_server: ApiServer, airflow_conn: Callable[..., str],
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    extra = {"channel_id": DISCORD_CHANNEL, "api_base_url": discord_api.api_base_url, "retry_backoff": 0.01,
+             "public_key": key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()}
+    airflow_conn("http_discord", "discord", password=DISCORD_BOT_TOKEN, extra=extra)
+    api_server.call("DELETE", "/connections/http_discord", expect=(204, 404))
+    api_server.call("POST", "/connections", {"connection_id": "http_discord", "conn_type": "discord",
+                                             "password": DISCORD_BOT_TOKEN, "extra": json.dumps(extra)}, expect=(201,))
+    url = f"{api_server.url}/alerter/discord/http_discord/interactions"
+    seen: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    def click_from_outside() -> None:
+        try:
+            question = _wait_for("question", lambda: discord_api.questions(DISCORD_CHANNEL))[-1]
+            _wait_for("pending request", lambda: api_server.call(
+                "GET", "/variables?variable_key_pattern=airflow_alerter.hitl")["total_entries"])
+            body = json.dumps({**button_interaction(), "message": {"id": question["id"]}}).encode()
+            refused = httpx.post(url, content=body, headers=discord_signed(Ed25519PrivateKey.generate(), body))
+            signed = httpx.post(url, content=body, headers=discord_signed(key, body), timeout=30)
+            seen["statuses"], seen["answer"] = (refused.status_code, signed.status_code), signed.json()
+            seen["bodies"] = [refused.text, signed.text]
+        except BaseException as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=click_from_outside, daemon=True)
+    thread.start()
+    try:
+        result = run_dag(DISCORD_APPROVAL_DAG)
+    finally:
+        thread.join(timeout=60)
+        api_server.call("DELETE", "/connections/http_discord", expect=(204, 404))
+    if errors:
+        raise errors[0]
+
+    assert seen["statuses"] == (401, 200)
+    assert seen["answer"]["type"] == 4 and seen["answer"]["data"]["flags"] == 64
+    # "Recorded: …" in time; "Received: …" when the Decider had listed the questions just before (another
+    # test's click on this api-server) and waits for its next listing (RETRY_UNKNOWN_AFTER) past the budget
+    assert seen["answer"]["data"]["content"].startswith(("Recorded: approved by Alice on discord at ", "Received"))
+    assert (result.state_of("approve"), result.state_of("publish")) == ("success", "success")
     assert api_server.log is not None
     assert_no_secrets(*seen["bodies"], api_server.log.read_text(errors="replace"),
                       where="the responses or the api-server's log")

@@ -52,7 +52,7 @@ from fastapi import BackgroundTasks, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from airflow_alerter.responder.decisions import Click, Decider, Verdict
+from airflow_alerter.responder.decisions import RELIST_AFTER, Click, Decider, Outcome, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,9 @@ DISCORD_BUDGET = 2.5
 #: the most signatures remembered (a flood of valid requests pushes the oldest out first)
 REPLAY_CACHE_SIZE = 100_000
 API_URL_ENV = "AIRFLOW_ALERTER_API_URL"
+#: seconds before a click on a message the Decider does not know is tried once more: it lists the pending
+#: questions again at most every RELIST_AFTER s, so a question posted just after a listing is not yet known
+RETRY_UNKNOWN_AFTER = RELIST_AFTER
 
 DeciderFactory = Callable[[], Decider]
 
@@ -260,12 +263,25 @@ class Interactivity:
             problem = "a replayed signature"
         return _refused(conn_id, flavor, problem) if problem else (body, alerter)
 
+    def decide(self, click: Click) -> Outcome:
+        """The Decider's outcome of a click; one more try, after the next listing, for an unknown message.
+
+        Measured: a click on a question posted within 2 s of the listing an earlier click caused was
+        told "not waiting for an answer" (the listing is throttled). A signed click is on a message of
+        ours, so it is worth the wait; replies and reactions (any thread in the channel) are not retried.
+        """
+        outcome = self.decider.click(click)
+        if outcome.verdict is Verdict.NOT_PENDING:
+            time.sleep(RETRY_UNKNOWN_AFTER)
+            outcome = self.decider.click(click)
+        return outcome
+
     # --- Slack ------------------------------------------------------------------------------------
 
     def slack_click(self, alerter: Any, click: Click) -> None:
         """Decide a click (after the 200 went out) and tell the clicker why it changed nothing."""
         try:
-            outcome = self.decider.click(click)
+            outcome = self.decide(click)
         except Exception as err:  # a background task has nobody to raise to
             log.warning("HTTP interactivity: a Slack click on connection %r could not be recorded: %s",
                         click.conn_id, err)
@@ -309,7 +325,7 @@ class Interactivity:
         from airflow_alerter.responder.slack_events import notice_text
 
         try:
-            outcome = self.decider.click(click)
+            outcome = self.decide(click)
         except Exception as err:
             log.warning("HTTP interactivity: a Discord click on connection %r could not be recorded: %s",
                         click.conn_id, err)
