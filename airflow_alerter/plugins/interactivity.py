@@ -25,7 +25,8 @@ task after the response is sent (Starlette's ``BackgroundTasks``), then tells th
 (``chat.postEphemeral``) why a click changed nothing; a recorded click shows in the question
 itself. Discord wants the outcome *in* the answer (an ephemeral message): the click is decided in
 a thread for up to :data:`DISCORD_BUDGET` seconds; a slower decision goes on in the background and
-the clicker is told it was received.
+the clicker is told it was received. A click on a message the Decider does not know is tried once
+more after :data:`RETRY_UNKNOWN_AFTER` s (its next listing of the pending questions).
 
 The Decider reaches Airflow through its public REST API like the responder (:mod:`..responder.api`,
 credentials from the environment) at ``AIRFLOW_ALERTER_API_URL``, else ``[api] base_url``.
