@@ -103,6 +103,19 @@ def _snowflake(value: Any) -> str | None:
 ChannelId = Annotated[str | None, BeforeValidator(_snowflake)]
 
 
+def _public_key(value: Any) -> str | None:
+    """An Ed25519 public key as the Developer Portal shows it: 64 hex digits."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise ValueError("must be the application's public key: 64 hex digits (Developer Portal → General Information)")
+    return text
+
+
+PublicKeyHex = Annotated[str | None, BeforeValidator(_public_key)]
+
+
 class DiscordAlerterConfig(BaseModel):
     """What a ``discord`` or ``alerter`` connection provides: a bot token (post and ask) or a webhook (post)."""
 
@@ -115,6 +128,9 @@ class DiscordAlerterConfig(BaseModel):
     timeout: float = Field(default=30.0, gt=0)
     retry_limit: int = retry_limit_field()
     retry_backoff: float = Field(default=1.0, ge=0)
+    public_key: PublicKeyHex = Field(
+        default=None, description="the application's public key (hex, Developer Portal → General Information): "
+        "verifies the interactions Discord sends to the api-server's HTTP endpoint (airflow_alerter/plugins)")
 
     @model_validator(mode="after")
     def _needs_a_credential(self) -> DiscordAlerterConfig:

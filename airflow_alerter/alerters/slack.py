@@ -116,6 +116,9 @@ class SlackAlerterConfig(BaseModel):
     timeout: int = Field(default=30, gt=0)
     proxy: str | None = None
     retry_limit: int = retry_limit_field()
+    signing_secret: SecretStr | None = Field(
+        default=None, description="the Slack app's signing secret: verifies the clicks and events Slack sends to "
+        "the api-server's HTTP endpoints (airflow_alerter/plugins)")
 
     @model_validator(mode="after")
     def _needs_a_credential(self) -> SlackAlerterConfig:

@@ -191,6 +191,7 @@ class ApiServer:
 
     url: str
     process: subprocess.Popen[bytes]
+    log: Path | None = None  # what the server wrote (stdout and stderr), for tests that read its log
 
     def call(self, method: str, path: str, body: Any = None, expect: tuple[int, ...] = (200,)) -> Any:
         """One REST call; SQLite's "database is locked" (a 500 "Database error") is retried, as a client would.
@@ -229,7 +230,7 @@ def api_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     log = (tmp_path_factory.mktemp("api-server") / "api-server.log").open("wb")
     process = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port",
                                 str(port), "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = ApiServer(f"http://127.0.0.1:{port}", process)
+    server = ApiServer(f"http://127.0.0.1:{port}", process, Path(log.name))
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
