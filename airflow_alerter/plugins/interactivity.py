@@ -25,8 +25,7 @@ task after the response is sent (Starlette's ``BackgroundTasks``), then tells th
 (``chat.postEphemeral``) why a click changed nothing; a recorded click shows in the question
 itself. Discord wants the outcome *in* the answer (an ephemeral message): the click is decided in
 a thread for up to :data:`DISCORD_BUDGET` seconds; a slower decision goes on in the background and
-the clicker is told it was received. A click on a message the Decider does not know is tried once
-more after :data:`RETRY_UNKNOWN_AFTER` s (its next listing of the pending questions).
+the clicker is told it was received.
 
 The Decider reaches Airflow through its public REST API like the responder (:mod:`..responder.api`,
 credentials from the environment) at ``AIRFLOW_ALERTER_API_URL``, else ``[api] base_url``.
@@ -53,7 +52,7 @@ from fastapi import BackgroundTasks, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from airflow_alerter.responder.decisions import RELIST_AFTER, Click, Decider, Outcome, Verdict
+from airflow_alerter.responder.decisions import Click, Decider, Outcome, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +65,6 @@ DISCORD_BUDGET = 2.5
 #: the most signatures remembered (a flood of valid requests pushes the oldest out first)
 REPLAY_CACHE_SIZE = 100_000
 API_URL_ENV = "AIRFLOW_ALERTER_API_URL"
-#: seconds before a click on a message the Decider does not know is tried once more: it lists the pending
-#: questions again at most every RELIST_AFTER s, so a question posted just after a listing is not yet known
-RETRY_UNKNOWN_AFTER = RELIST_AFTER
 
 DeciderFactory = Callable[[], Decider]
 
@@ -265,17 +261,8 @@ class Interactivity:
         return _refused(conn_id, flavor, problem) if problem else (body, alerter)
 
     def decide(self, click: Click) -> Outcome:
-        """The Decider's outcome of a click; one more try, after the next listing, for an unknown message.
-
-        Measured: a click on a question posted within 2 s of the listing an earlier click caused was
-        told "not waiting for an answer" (the listing is throttled). A signed click is on a message of
-        ours, so it is worth the wait; replies and reactions (any thread in the channel) are not retried.
-        """
-        outcome = self.decider.click(click)
-        if outcome.verdict is Verdict.NOT_PENDING:
-            time.sleep(RETRY_UNKNOWN_AFTER)
-            outcome = self.decider.click(click)
-        return outcome
+        """The Decider's outcome of a click (it lists the pending questions again for a message not yet known)."""
+        return self.decider.click(click)
 
     # --- Slack ------------------------------------------------------------------------------------
 

@@ -28,7 +28,6 @@ WEBHOOK_PATH = "/services/T000/B000/webhookSecret123"
 class SlackAPIServer(LocalHTTPServer):
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     webhook_posts: list[dict[str, Any]] = field(default_factory=list)
-    ephemeral: list[dict[str, Any]] = field(default_factory=list)  # chat.postEphemeral: channel, user, text
     bot_users: set[str] = field(default_factory=lambda: {BOT_USER})
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
     #: where ``apps.connections.open`` sends a Socket Mode client (tests/servers/slack_socket.py), and with which token
@@ -142,13 +141,6 @@ class SlackAPIServer(LocalHTTPServer):
             message = self._find(str(args["channel"]), str(args["ts"]))
             message.update(text=args.get("text", ""), blocks=_json(args.get("blocks")))
         return {"ok": True, "channel": args["channel"], "ts": args["ts"]}
-
-    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
-        if not args.get("channel") or not args.get("user"):
-            return {"ok": False, "error": "invalid_arguments"}
-        with self._lock:
-            self.ephemeral.append({key: args.get(key) for key in ("channel", "user", "text")})
-        return {"ok": True, "message_ts": self.new_ts()}
 
     def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = str(args["channel"]), str(args["ts"])
