@@ -24,7 +24,7 @@ from airflow_alerter import DiscordAlerter
 from airflow_alerter.alerters.rendering import button_id
 from airflow_alerter.hooks.hitl import REQUEST_KEY_PREFIX
 from airflow_alerter.responder.api import TOKEN_ENV, AirflowAPI
-from airflow_alerter.responder.decisions import Decider
+from airflow_alerter.responder.decisions import RELIST_AFTER, Decider
 from airflow_alerter.responder.discord_gateway import INTENTS, NOT_OURS, DiscordGatewayConnection
 from airflow_alerter.responder.push import PushConnection, PushResponder, push_connection
 from tests.plugins.airflow import AIRFLOW_VERSION, ApiServer, RunDag
@@ -257,18 +257,27 @@ class Served:
         raise AssertionError("the question was not asked within 60 s")
 
     def ready(self) -> None:
-        """The connection is up and has caught up once (so the question is known to the responder)."""
+        """The connection is up and has caught up once, and the Decider would list the questions again.
+
+        The Decider lists the pending questions at most every ``RELIST_AFTER`` s: a click on a question
+        posted after the last listing and within that time is told "not waiting" (reported, not hidden).
+        """
         self.gateway.wait_for(lambda: self.connections and self.connection.catch_ups >= 1, what="the catch-up")
+        time.sleep(RELIST_AFTER)
 
     def beside_the_run(self, action: Callable[[], Any]) -> None:
         """Run ``action`` beside ``dag.test()``; if it fails, the request is rejected in Airflow so the run ends."""
 
         def guarded() -> None:
             try:
+                _, path = self.asked()
                 action()
+                deadline = time.monotonic() + 30
+                while not self.api.call("GET", path)["response_received"]:
+                    assert time.monotonic() < deadline, "the request was not answered within 30 s of the action"
+                    time.sleep(0.2)
             except BaseException as err:
                 self.errors.append(err)
-                _, path = self.asked()
                 self.api.call("PATCH", path, {"chosen_options": ["Reject"]}, expect=(200, 409))
 
         threading.Thread(target=guarded, daemon=True).start()
@@ -298,8 +307,7 @@ def served(
         raise served.errors[0]
 
 
-def _clicked(served: Served, user: str, **who: Any) -> Interaction:
-    question, _ = served.asked()
+def _clicked(served: Served, question: dict[str, Any], user: str, **who: Any) -> Interaction:
     interaction = served.gateway.click(question, button_id(0), user, **who)
     served.gateway.wait_for(_answered(interaction), what="the clicker's notice")
     return interaction
@@ -310,9 +318,9 @@ def test_a_click_on_approve_records_the_decision_acknowledged_within_3_s(run_dag
     clicks: list[Interaction] = []
 
     def click() -> None:
-        served.asked()
+        question, _ = served.asked()
         served.ready()
-        clicks.append(_clicked(served, APPROVER, global_name="Alice"))
+        clicks.append(_clicked(served, question, APPROVER, global_name="Alice"))
 
     served.beside_the_run(click)
     result = run_dag(APPROVAL_DAG)
@@ -332,11 +340,11 @@ def test_a_click_by_someone_not_an_approver_records_nothing_and_says_so(run_dag:
     seen: list[tuple[str | None, bool]] = []
 
     def clicks() -> None:
-        _, path = served.asked()
+        question, path = served.asked()
         served.ready()
-        stranger = _clicked(served, OTHER)
+        stranger = _clicked(served, question, OTHER)
         seen.append((stranger.notice, served.api.call("GET", path)["response_received"]))
-        _clicked(served, APPROVER)
+        _clicked(served, question, APPROVER)
 
     served.beside_the_run(clicks)
     result = run_dag(APPROVAL_DAG)
@@ -350,10 +358,10 @@ def test_a_click_after_an_answer_in_airflow_is_told_already_answered(run_dag: Ru
     notices: list[str | None] = []
 
     def answer_then_click() -> None:
-        _, path = served.asked()
+        question, path = served.asked()
         served.ready()
         served.api.call("PATCH", path, {"chosen_options": ["Reject"]})
-        notices.append(_clicked(served, APPROVER).notice)
+        notices.append(_clicked(served, question, APPROVER).notice)
 
     served.beside_the_run(answer_then_click)
     result = run_dag(APPROVAL_DAG)
