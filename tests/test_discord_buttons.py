@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from airflow_alerter import DiscordAlerter
+from airflow_alerter.alerters.discord import DiscordAlerter
 from airflow_alerter.alerters.discord_render import answer_components
 from airflow_alerter.alerters.rendering import MAX_BUTTONS, VIEW_IN_AIRFLOW, button_id
 from airflow_alerter.models import AskResult, AskStatus, QuestionHandle

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from airflow_alerter import DiscordAlerter
+from airflow_alerter.alerters.discord import DiscordAlerter
 from airflow_alerter.alerters.rendering import button_id
 from airflow_alerter.hooks.hitl import REQUEST_KEY_PREFIX
 from airflow_alerter.responder.api import TOKEN_ENV, AirflowAPI
@@ -75,7 +75,7 @@ def _until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> No
 
 
 def _posted(discord_api: DiscordAPIServer) -> dict[str, Any]:
-    return discord_api.add_message(DISCORD_CHANNEL, BOT["id"], "Deploy?", bot=True)
+    return discord_api.add_message(DISCORD_CHANNEL, str(BOT["id"]), "Deploy?", bot=True)
 
 
 def _answered(interaction: Interaction) -> Callable[[], bool]:
