@@ -126,6 +126,25 @@ def test_malformed_events_are_skipped_and_the_connection_serves_on(
     assert caplog.text.count("Ignored a malformed") == 4
 
 
+def test_replies_and_reactions_by_people_have_the_question_checked_the_bots_own_do_not(
+    discord_api: DiscordAPIServer, discord_gateway: DiscordGatewayServer, no_airflow: Decider,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    question = _posted(discord_api)
+    with serving(discord_api, no_airflow) as connection:
+        _until(lambda: connection.connected, "READY")
+        discord_gateway.reply(DISCORD_CHANNEL, question["id"], str(BOT["id"]), "the bot's own reply")
+        discord_gateway.react(DISCORD_CHANNEL, question["id"], "✅", str(BOT["id"]))
+        discord_gateway.dispatch("MESSAGE_CREATE", {**_posted(discord_api), "guild_id": "1"})  # not a reply
+        discord_gateway.reply(DISCORD_CHANNEL, question["id"], APPROVER, "approve")
+        discord_gateway.react(DISCORD_CHANNEL, question["id"], "✅", OTHER)
+        # this Decider's Airflow is unreachable: each check it is asked for ends in this warning
+        _until(lambda: caplog.text.count("Could not check the Discord question") == 2, "two checks")
+        time.sleep(1.5)  # time for a check the bot's own events would have caused to show
+
+    assert caplog.text.count("Could not check the Discord question") == 2
+
+
 def test_a_dropped_connection_resumes_and_gets_the_missed_events(
     discord_api: DiscordAPIServer, discord_gateway: DiscordGatewayServer, no_airflow: Decider
 ) -> None:
