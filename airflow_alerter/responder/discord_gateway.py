@@ -84,6 +84,8 @@ EPHEMERAL = 64
 NOT_OURS = "That button is not one of airflow-alerter's."
 NOT_RECORDED = "Your answer could not be recorded just now; try again, or answer in Airflow."
 MAX_FRAME = 16 * 1024 * 1024
+#: failed connections in a row after which a session is given up and a new one identified
+RESUME_ATTEMPTS = 3
 
 
 class GatewayLost(Exception):
@@ -178,6 +180,8 @@ class DiscordGatewayConnection:
                     if stopping.is_set():
                         break
                     attempt = 0 if was_ready else attempt + 1
+                    if attempt >= RESUME_ATTEMPTS:  # the resume URL keeps failing: start a new session
+                        self._forget_session()
                     delay = 0.0 if at_once else reconnect_delay(max(attempt - 1, 0))
                     log.warning("Discord Gateway connection of %s lost (%s); %s in %gs", self.conn_id, reason,
                                 "resuming" if self._session_id else "connecting again", delay)
