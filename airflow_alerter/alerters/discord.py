@@ -22,6 +22,11 @@ What a check costs, in API calls:
 Discord does not say when a reaction was added, so a valid reply always counts before a reaction.
 Reading replies needs the bot's *Message Content* intent (Developer Portal → Bot), except for
 replies that keep Discord's default @mention of the bot; reactions work without it.
+
+Buttons: with ``buttons`` (a list of options) a question also carries one button per option and,
+with ``view_url``, a "View in Airflow" link button. Clicks reach only a responder holding the
+bot's Gateway connection (:mod:`airflow_alerter.responder.discord_gateway`); replies and reactions
+keep working without one. Once decided, the buttons give way to the outcome line (``show_decision``).
 """
 
 from __future__ import annotations
@@ -43,9 +48,7 @@ from airflow_alerter.alerters.answers import (
     Candidate,
     Step,
     Steps,
-    answered_by,
     arun_steps,
-    choice_line,
     classify_reaction,
     decide,
     how_to_answer,
@@ -61,16 +64,15 @@ from airflow_alerter.alerters.base import (
     SecretWebUrl,
 )
 from airflow_alerter.alerters.discord_render import (
-    CONTENT_LIMIT,
     NO_MENTIONS,
-    STATUS_LINES,
+    answer_components,
     build_embeds,
     embed_messages,
+    outcome_line,
     text_messages,
     with_line,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient, with_query
-from airflow_alerter.alerters.rendering import cut
 from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
 from airflow_alerter.models import AlerterMessage, AskResult, AskStatus, BaseAlerterParameters, QuestionHandle
 
@@ -253,9 +255,10 @@ class DiscordAlerter(BaseAlerter[DiscordAlerterConfig, DiscordAlerterSettings, D
         return self._client().call("POST", with_query(url, wait="true"), payload, name="webhook") or {}
 
     def _post_all(
-        self, message: str | AlerterMessage, params: DiscordAlerterParameters | None, line: str = ""
+        self, message: str | AlerterMessage, params: DiscordAlerterParameters | None, line: str = "",
+        components: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """Post ``message`` (split to fit) and return the first posted message.
+        """Post ``message`` (split to fit) and return the first posted message (the one carrying ``components``).
 
         A bare text (no title, no metadata: ``post("hello")``) goes as a plain message, like one a
         person writes; anything richer as embeds, and as plain text again if Discord refuses the embed.
@@ -265,14 +268,15 @@ class DiscordAlerter(BaseAlerter[DiscordAlerterConfig, DiscordAlerterSettings, D
         if embeds is None and (message.title or message.metadata):
             embeds = build_embeds(message)
         payloads = embed_messages(message, embeds, line) if embeds else text_messages(message, line)
+        extra = {"components": components} if components else {}
         try:
-            first = self._send(_once_only(payloads[0], params), params)
+            first = self._send(_once_only({**payloads[0], **extra}, params), params)
         except HttpError as err:
             if err.status != 400 or not embeds:
                 raise
             log.warning("Discord refused the embed (%s); sending the message as plain text", err)
             payloads = text_messages(message, line)
-            first = self._send(_once_only(payloads[0], params), params)
+            first = self._send(_once_only({**payloads[0], **extra}, params), params)
         for payload in payloads[1:]:
             self._send(payload, params)
         return first
@@ -313,8 +317,9 @@ class DiscordAlerter(BaseAlerter[DiscordAlerterConfig, DiscordAlerterSettings, D
     def _send_question(self, question: AlerterMessage, params: DiscordAlerterParameters | None) -> QuestionHandle:
         channel = self._bot_channel(params)
         line = self._question_line(params)
+        options = self.ask_options(params)
         try:
-            posted = self._post_all(question, params, line)
+            posted = self._post_all(question, params, line, answer_components(options.buttons, options.view_url))
         except HttpError as err:
             raise AlerterDeliveryError(str(err)) from None
         return self._handle(channel, posted, line)
@@ -436,13 +441,7 @@ class DiscordAlerter(BaseAlerter[DiscordAlerterConfig, DiscordAlerterSettings, D
 
     def _conclude(self, handle: QuestionHandle, result: AskResult) -> None:
         """Reply to the question with the outcome and edit it, so the channel shows the question is closed."""
-        who = answered_by(result, self.FLAVOR, lambda user: f"<@{user}>")
-        if choice := choice_line(result, who):
-            line = cut(choice, CONTENT_LIMIT)
-        elif template := STATUS_LINES.get(result.status):
-            line = template.format(responder=who)
-        else:  # an error: the reason is shown as it is (never formatted: it may hold braces)
-            line = cut(f"⚠️ Closed: {result.reason or result.status.value}", CONTENT_LIMIT)
+        line = outcome_line(result, self.FLAVOR)
         path = f"channels/{handle.channel}/messages"
         client = self._client()
         reply = {
@@ -450,12 +449,25 @@ class DiscordAlerter(BaseAlerter[DiscordAlerterConfig, DiscordAlerterSettings, D
             "allowed_mentions": NO_MENTIONS,
             "message_reference": {"message_id": handle.message_id},
         }
-        edit = {"content": with_line(str(handle.extra.get("text") or ""), line), "allowed_mentions": NO_MENTIONS}
         try:
             client.call("POST", self._api(path), reply, name=path)
-            client.call("PATCH", self._api(f"{path}/{handle.message_id}"), edit, name=f"{path}/…")
+            self._edit_question(client, handle, line)
         except HttpError as err:  # the decision stands even if Discord cannot show it
             log.warning("Could not post the outcome of the Discord question: %s", err)
+
+    def _show_decision(self, handle: QuestionHandle, result: AskResult) -> None:
+        """The question shows the outcome line in place of its buttons (no thread reply: ``conclude`` adds it)."""
+        try:
+            self._edit_question(self._client(), handle, outcome_line(result, self.FLAVOR))
+        except HttpError as err:  # the decision stands even if Discord cannot show it
+            log.warning("Could not show the decision on the Discord question: %s", err)
+
+    def _edit_question(self, client: JsonClient, handle: QuestionHandle, line: str) -> None:
+        """Edit the question: its text with ``line`` under it, and no buttons left to click."""
+        path = f"channels/{handle.channel}/messages/{handle.message_id}"
+        edit = {"content": with_line(str(handle.extra.get("text") or ""), line), "components": [],
+                "allowed_mentions": NO_MENTIONS}
+        client.call("PATCH", self._api(path), edit, name=f"channels/{handle.channel}/messages/…")
 
 
 def _key_mark(question_key: str) -> str:
@@ -479,6 +491,8 @@ def _instructions(options: AskOptions) -> str:
         f"Reply to this message with **{options.approve_keywords[0]}** or **{options.reject_keywords[0]}**, "
         f"or react with ✅ / ❌."
     )
+    if options.buttons:
+        line = "Click a button below, or r" + line[1:]
     if options.approvers:
         line += " Answers count from: " + ", ".join(f"<@{user}>" for user in options.approvers) + "."
     return line

@@ -3,15 +3,31 @@
 Pure functions, no I/O: ``alerters/discord.py`` posts what they build. Long messages are split
 across embeds and messages to fit Discord's limits, and every message carries
 ``allowed_mentions: {"parse": []}``, so an exception text holding ``@everyone`` pings nobody.
+A question may carry answer buttons (:func:`answer_components`); its outcome line
+(:func:`outcome_line`) is what both the thread reply and the edited question show.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from airflow_alerter.alerters.rendering import chunks, code_block, code_texts, colour, cut, facts, preview, web_log_url
-from airflow_alerter.models import AlerterMessage, AskStatus
+from airflow_alerter.alerters.answers import answered_by, choice_line
+from airflow_alerter.alerters.rendering import (
+    MAX_BUTTONS,
+    VIEW_IN_AIRFLOW,
+    button_id,
+    button_style,
+    chunks,
+    code_block,
+    code_texts,
+    colour,
+    cut,
+    facts,
+    preview,
+    web_log_url,
+)
+from airflow_alerter.models import AlerterMessage, AskResult, AskStatus
 
 CONTENT_LIMIT, TITLE_LIMIT, DESCRIPTION_LIMIT = 2000, 256, 4096
 FIELDS_LIMIT, FIELD_NAME_LIMIT, FIELD_VALUE_LIMIT = 25, 256, 1024
@@ -24,6 +40,12 @@ STATUS_LINES = {
     AskStatus.REJECTED: "❌ Rejected by {responder}",
     AskStatus.TIMED_OUT: "⌛ Timed out: no valid answer arrived in time",
 }
+#: message components: an action row holds up to 5 buttons, a message up to 5 rows (Discord's limits)
+ACTION_ROW, BUTTON = 1, 2
+BUTTONS_PER_ROW, ROWS_LIMIT, LABEL_LIMIT = 5, 5, 80
+#: button styles: secondary (grey) for a plain option, success (green) / danger (red) for approve / reject
+SECONDARY, SUCCESS, DANGER, LINK = 2, 3, 4, 5
+BUTTON_STYLES = {"approve": SUCCESS, "reject": DANGER}
 
 
 def build_embeds(message: AlerterMessage) -> list[dict[str, Any]]:
@@ -112,3 +134,35 @@ def text_messages(message: AlerterMessage, line: str = "") -> list[dict[str, Any
     if line:
         pieces[0] = f"{pieces[0]}\n{line}" if pieces[0] else line
     return [{"content": piece, "allowed_mentions": NO_MENTIONS} for piece in pieces]
+
+
+# --- answer buttons and the outcome --------------------------------------------------------------
+
+
+def answer_components(buttons: Sequence[str] | None, view_url: str | None = None) -> list[dict[str, Any]]:
+    """Action rows of answer buttons (one per option, at most :data:`MAX_BUTTONS`) and the link to Airflow.
+
+    5 buttons a row, at most 5 rows; the custom ids name the option's index only
+    (:func:`~airflow_alerter.alerters.rendering.button_id`), never the question or a secret.
+    """
+    items: list[dict[str, Any]] = [
+        {"type": BUTTON, "style": BUTTON_STYLES.get(button_style(option) or "", SECONDARY),
+         "label": cut(option.strip() or f"Option {index + 1}", LABEL_LIMIT), "custom_id": button_id(index)}
+        for index, option in enumerate(list(buttons or [])[:MAX_BUTTONS])
+    ]
+    if view_url:
+        items.append({"type": BUTTON, "style": LINK, "label": VIEW_IN_AIRFLOW, "url": view_url})
+    items = items[: BUTTONS_PER_ROW * ROWS_LIMIT]
+    return [{"type": ACTION_ROW, "components": items[start : start + BUTTONS_PER_ROW]}
+            for start in range(0, len(items), BUTTONS_PER_ROW)]
+
+
+def outcome_line(result: AskResult, flavor: str = "discord") -> str:
+    """The line that closes a question: who approved, rejected or chose what, a timeout, or why it closed."""
+    who = answered_by(result, flavor, lambda user: f"<@{user}>")
+    if choice := choice_line(result, who):
+        return cut(choice, CONTENT_LIMIT)
+    if template := STATUS_LINES.get(result.status):
+        return template.format(responder=who)
+    # an error: the reason is shown as it is (never formatted: it may hold braces)
+    return cut(f"⚠️ Closed: {result.reason or result.status.value}", CONTENT_LIMIT)

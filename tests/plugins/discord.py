@@ -1,4 +1,4 @@
-"""Fixtures: the local Discord API, and configs that reach it with the bot token or the webhook."""
+"""Fixtures: the local Discord API and its Gateway, and configs that reach them with the bot token or the webhook."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from tests.plugins.secrets import register_secret
 from tests.servers.discord_api import BOT_TOKEN, WEBHOOK_TOKEN, DiscordAPIServer
+from tests.servers.discord_gateway import DiscordGatewayServer
 
 DISCORD_CHANNEL = "111222333"
 register_secret(BOT_TOKEN, WEBHOOK_TOKEN)
@@ -17,6 +18,13 @@ register_secret(BOT_TOKEN, WEBHOOK_TOKEN)
 @pytest.fixture
 def discord_api() -> Iterator[DiscordAPIServer]:
     with DiscordAPIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def discord_gateway(discord_api: DiscordAPIServer) -> Iterator[DiscordGatewayServer]:
+    """The Gateway stand-in, wired to ``discord_api`` (its ``GET /gateway/bot`` hands out this one's URL)."""
+    with DiscordGatewayServer(discord_api) as server:
         yield server
 
 

@@ -5,6 +5,13 @@ limits, http(s) embed URLs, "not empty" — and answers 400 "Invalid Form Body" 
 so a test that passes here does not post something Discord would refuse. Message lists page like
 Discord's (``after``/``before``/``around``, ``limit`` ≤ 100, newest first) and carry reaction
 *counts* only; who reacted comes from the reactions endpoint. Faults come from the base class.
+
+Messages keep their ``components`` (answer buttons; checked as Discord checks them: ≤ 5 rows of
+≤ 5 buttons, labels ≤ 80, custom ids ≤ 100 and unique, link buttons with an http(s) URL), and an
+edit can clear them. For the Gateway (``tests/servers/discord_gateway.py``) it answers
+``GET /gateway/bot`` with the stand-in's ``ws://`` URL, and serves what a button click is answered
+through: the interaction callback (Discord's 3-second deadline, one acknowledgement each) and the
+edit of the deferred ``@original`` response, recording each.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +33,10 @@ WEBHOOK_PATH = f"/api/{WEBHOOK_ENDPOINT}"
 WEBHOOK_CHANNEL = "555000555"
 UNKNOWN_CHANNEL = "404404"
 DISCORD_EPOCH_MS = 1420070400000
+#: the bot's application: modern bots share their user's id
+APPLICATION_ID = BOT["id"]
+#: how long Discord waits for an interaction's first answer before the click fails for the user
+INTERACTION_DEADLINE = 3.0
 _API = "/api/v10"
 
 
@@ -39,6 +51,46 @@ def embed_size(embed: dict[str, Any]) -> int:
     return sum(len(str(text)) for text in texts if text)
 
 
+def component_errors(rows: Any) -> list[str]:
+    """Why Discord would refuse these message components (action rows of buttons)."""
+    if not isinstance(rows, list):
+        return ["components: must be a list"]
+    problems = ["components: Must be 5 or fewer in length"] if len(rows) > 5 else []
+    custom_ids: list[str] = []
+    for r, row in enumerate(rows):
+        where = f"components.{r}"
+        items = row.get("components") if isinstance(row, dict) else None
+        if not isinstance(row, dict) or row.get("type") != 1 or not isinstance(items, list):
+            problems.append(f"{where}: a top-level component must be an action row (type 1) of components")
+            continue
+        if not 1 <= len(items) <= 5:
+            problems.append(f"{where}.components: Must be between 1 and 5 in length")
+        for c, item in enumerate(items):
+            at = f"{where}.components.{c}"
+            label, style = str(item.get("label") or ""), item.get("style")
+            if item.get("type") != 2:
+                problems.append(f"{at}.type: only buttons (type 2) are expected here")
+            if len(label) > 80:
+                problems.append(f"{at}.label: Must be 80 or fewer in length")
+            if not label and not item.get("emoji"):
+                problems.append(f"{at}: a button needs a label or an emoji")
+            if style == 5:
+                if "custom_id" in item or not re.match(r"https?://\S+$", str(item.get("url") or "")):
+                    problems.append(f"{at}: a link button has an http(s) url and no custom_id")
+            elif style in (1, 2, 3, 4):
+                custom_id = str(item.get("custom_id") or "")
+                if not custom_id or "url" in item:
+                    problems.append(f"{at}.custom_id: a non-link button needs a custom_id and no url")
+                if len(custom_id) > 100:
+                    problems.append(f"{at}.custom_id: Must be 100 or fewer in length")
+                custom_ids.append(custom_id)
+            else:
+                problems.append(f"{at}.style: Value must be one of (1, 2, 3, 4, 5, 6)")
+    if len(custom_ids) != len(set(custom_ids)):
+        problems.append("components: Component custom id cannot be duplicated")
+    return problems
+
+
 def form_errors(body: Any) -> list[str]:
     """Why Discord would refuse this message body (empty when it would accept it)."""
     if not isinstance(body, dict):
@@ -51,6 +103,8 @@ def form_errors(body: Any) -> list[str]:
         problems.append("content: Must be 2000 or fewer in length")
     if len(str(body.get("nonce") or "")) > 25:
         problems.append("nonce: Must be 25 or fewer in length")
+    if "components" in body:
+        problems += component_errors(body["components"])
     if len(embeds) > 10:
         problems.append("embeds: Must be 10 or fewer in length")
     if sum(embed_size(e) for e in embeds) > 6000:
@@ -73,9 +127,28 @@ def form_errors(body: Any) -> list[str]:
 
 
 @dataclass
+class Interaction:
+    """A button click dispatched on the Gateway, and how the bot answered it."""
+
+    id: str
+    token: str
+    dispatched_at: float = field(default_factory=time.monotonic)
+    #: the first answer: 4 (a message), 5 (deferred: "thinking…"), with its flags (64: only the clicker sees it)
+    callback_type: int | None = None
+    callback_flags: int | None = None
+    #: seconds between the dispatch and the callback (Discord fails the click after 3)
+    callback_after: float | None = None
+    #: what the clicker was finally shown: the callback's message, or the edit of the deferred response
+    notice: str | None = None
+
+
+@dataclass
 class DiscordAPIServer(LocalHTTPServer):
     channels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     webhook_posts: list[dict[str, Any]] = field(default_factory=list)
+    #: the Gateway stand-in's ``ws://`` URL, which ``GET /gateway/bot`` hands out
+    gateway_url: str | None = None
+    interactions: dict[str, Interaction] = field(default_factory=dict)
     #: seconds a nonce dedupes a post: Discord says "the past few minutes"; a test sets 0 to be past it
     nonce_window: float = 180.0
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
@@ -146,14 +219,31 @@ class DiscordAPIServer(LocalHTTPServer):
 
     # --- the API ---------------------------------------------------------------------------------
 
+    def new_interaction(self) -> Interaction:
+        """A click about to be dispatched: an id and a token of its own, as Discord makes them."""
+        interaction = Interaction(id=self.snowflake(), token=f"aW50ZXJhY3Rpb246{uuid.uuid4().hex}")
+        with self._lock:
+            self.interactions[interaction.id] = interaction
+        return interaction
+
     def route(self, request: Request) -> Answer:
         if request.path == WEBHOOK_PATH:
             return self._webhook(request)
+        # interactions are authenticated by their own token, in the path, not by the bot token
+        if match := re.fullmatch(rf"{_API}/interactions/(\d+)/([^/]+)/callback", request.path):
+            return self._callback(match[1], match[2], request.body)
+        if match := re.fullmatch(rf"{_API}/webhooks/(\d+)/([^/]+)/messages/@original", request.path):
+            return self._original(match[1], match[2], request)
         if request.headers.get("authorization") != f"Bot {BOT_TOKEN}":
             return Answer(401, {"message": "401: Unauthorized", "code": 0})
         path = request.path.removeprefix(_API)
         if path == "/users/@me":
             return Answer(200, BOT)
+        if path == "/gateway/bot":
+            if self.gateway_url is None:
+                return Answer(404, {"message": "404: Not Found", "code": 0})
+            return Answer(200, {"url": self.gateway_url, "shards": 1, "session_start_limit": {
+                "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})
         if match := re.fullmatch(r"/channels/(\d+)", path):
             return self._channel(match[1])
         if match := re.fullmatch(r"/channels/(\d+)/messages/(\d+)/reactions/([^/]+)", path):
@@ -165,6 +255,37 @@ class DiscordAPIServer(LocalHTTPServer):
                 self._post(match[1], request.body, BOT) if request.method == "POST" else self._list(match[1], request)
             )
         return Answer(404, {"message": "404: Not Found", "code": 0})
+
+    def _callback(self, interaction_id: str, token: str, body: Any) -> Answer:
+        with self._lock:
+            interaction = self.interactions.get(interaction_id)
+            if interaction is None or interaction.token != token:
+                return Answer(404, {"message": "Unknown interaction", "code": 10062})
+            if interaction.callback_type is not None:
+                return Answer(400, {"message": "Interaction has already been acknowledged.", "code": 40060})
+            after = time.monotonic() - interaction.dispatched_at
+            if after > INTERACTION_DEADLINE:
+                return Answer(404, {"message": "Unknown interaction", "code": 10062})
+            data = (body or {}).get("data") or {}
+            if (body or {}).get("type") not in (4, 5, 6, 7) or form_errors({"content": "-", **data}):
+                return Answer(400, {"message": "Invalid Form Body", "code": 50035})
+            interaction.callback_type, interaction.callback_flags = body["type"], data.get("flags")
+            interaction.callback_after = after
+            if body["type"] == 4:
+                interaction.notice = data.get("content")
+        return Answer(204, None)
+
+    def _original(self, application_id: str, token: str, request: Request) -> Answer:
+        with self._lock:
+            interaction = next((i for i in self.interactions.values() if i.token == token), None)
+            if application_id != APPLICATION_ID or interaction is None or interaction.callback_type is None:
+                return Answer(404, {"message": "Unknown Webhook", "code": 10015})
+            if request.method != "PATCH":
+                return Answer(405, {"message": "405: Method Not Allowed", "code": 0})
+            if problems := form_errors(request.body):
+                return Answer(400, {"message": "Invalid Form Body", "code": 50035, "errors": problems})
+            interaction.notice = request.body.get("content")
+        return Answer(200, {"id": interaction.id, "content": interaction.notice, "flags": interaction.callback_flags})
 
     def _webhook(self, request: Request) -> Answer:
         if request.method == "GET":
