@@ -227,9 +227,12 @@ class Decider:
             return False
 
     def sweep(self, conn_ids: Iterable[str] | None = None) -> int:
-        """Show the answers given in Airflow (or its timeouts) of pending questions; no chat API call is made."""
+        """Show the answers given in Airflow (or its timeouts) of pending HITL requests; no chat API call is made.
+
+        Gates are left out: each reads its own record and shows an answer given in Airflow itself.
+        """
         try:
-            questions = self.pending(conn_ids)
+            questions = [(key, pending) for key, pending in self.pending(conn_ids) if not pending.gate]
         except HttpError as err:
             log.warning("Could not list the pending questions: %s", err)
             return 0

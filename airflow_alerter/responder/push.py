@@ -110,14 +110,20 @@ class PushResponder:
             await asyncio.sleep(0.2)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(self.retire_heartbeats, connections)
         log.info("Responder stopped")
 
     async def _beat(self, connections: Sequence[PushConnection], stop: asyncio.Event) -> None:
+        """A heartbeat as soon as a connection is up, then every :data:`BEAT_EVERY` s while it stays up."""
+        last: dict[str, float] = {}
         while not stop.is_set():
             for connection in connections:
-                if connection.connected:
+                if not connection.connected:
+                    last.pop(connection.conn_id, None)
+                elif time.monotonic() - last.get(connection.conn_id, -BEAT_EVERY) >= BEAT_EVERY:
+                    last[connection.conn_id] = time.monotonic()
                     await asyncio.to_thread(self.publish_heartbeat, connection)
-            await _wait(stop, BEAT_EVERY)
+            await _wait(stop, 0.5)
 
     def publish_heartbeat(self, connection: PushConnection) -> None:
         """Write the connection's heartbeat Variable (update, else create); a failed write is only logged."""
@@ -135,6 +141,22 @@ class PushResponder:
                 self.api.call("POST", "/variables", body)
         except HttpError as err:
             log.warning("Could not publish the heartbeat of %s: %s", connection.conn_id, err)
+
+    def retire_heartbeats(self, connections: Sequence[PushConnection]) -> None:
+        """Delete the heartbeats this process published, so gates poll again at once rather than in a minute.
+
+        A heartbeat another responder wrote since (two for availability) is left: that one still serves.
+        """
+        from urllib.parse import quote
+
+        for connection in connections:
+            path = f"/variables/{quote(heartbeat_key(connection.conn_id), safe='')}"
+            try:
+                beat = Heartbeat.model_validate_json(self.api.call("GET", path)["value"])
+                if beat.responder == identity():
+                    self.api.call("DELETE", path)
+            except (HttpError, ValueError, KeyError, TypeError) as err:
+                log.info("Left the heartbeat of %s as it is (%s)", connection.conn_id, err)
 
     async def _sweep(self, stop: asyncio.Event) -> None:
         while not await _wait(stop, self.interval):

@@ -32,6 +32,7 @@ from tests.plugins.secrets import assert_no_secrets
 from tests.plugins.slack import CHANNEL
 from tests.plugins.smtp import SMTP_PASSWORD, SMTP_USER
 from tests.servers.slack_api import BOT_TOKEN, Request, SlackAPIServer
+from tests.servers.slack_socket import APP_TOKEN, SlackSocketServer
 from tests.servers.smtp import LocalSMTPServer, ReceivedEmail
 
 #: From-addresses of the connections: which one an email came through says which component sent it.
@@ -83,15 +84,25 @@ def smtp_connection(server: LocalSMTPServer, conn_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def e2e_slack() -> Iterator[SlackAPIServer]:
+def e2e_slack_socket() -> Iterator[SlackSocketServer]:
+    """Socket Mode for the session's Slack: where ``apps.connections.open`` sends a pushed responder."""
+    with SlackSocketServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def e2e_slack(e2e_slack_socket: SlackSocketServer) -> Iterator[SlackAPIServer]:
     """The local Slack Web API for the whole session: the ``ml_slack`` connection points at it."""
     with SlackAPIServer() as server:
+        server.socket_url, server.app_token = (lambda: e2e_slack_socket.ws_url), APP_TOKEN
         yield server
 
 
 def slack_connection(server: SlackAPIServer) -> dict[str, Any]:
-    """An Airflow ``slack`` connection as the Slack provider defines it: the bot token is the password."""
-    return {"conn_type": "slack", "password": BOT_TOKEN, "extra": {"base_url": server.base_url, "channel": CHANNEL}}
+    """An Airflow ``slack`` connection as the Slack provider defines it: the bot token is the password,
+    the app-level token (Socket Mode, for the pushed responder) an extra."""
+    return {"conn_type": "slack", "password": BOT_TOKEN,
+            "extra": {"base_url": server.base_url, "channel": CHANNEL, "app_token": APP_TOKEN}}
 
 
 @pytest.fixture(scope="session")

@@ -385,6 +385,10 @@ class AirflowEngine:
             # not started with the engine: the tests that need it start it (start_component)
             "responder": [str(Path(sys.executable).parent / "airflow-alerter"), "responder", "--api-url",
                           self.api_url, "--interval", "1"],
+            # the pushed responder: Slack Socket Mode for ml_slack; a second one for availability
+            **{name: [str(Path(sys.executable).parent / "airflow-alerter"), "responder", "--api-url", self.api_url,
+                      "--conn-id", "ml_slack", "--interval", "5"]
+               for name in ("pushed-responder", "pushed-responder-2")},
             "celery-worker": [
                 *airflow,
                 "celery",
@@ -532,7 +536,7 @@ class AirflowEngine:
     def _is_ready(self, component: Component) -> bool:
         if component.name == "celery-worker":
             return " ready." in component.new_output()
-        if component.name == "responder":
+        if component.name in ("responder", "pushed-responder", "pushed-responder-2"):
             return "Responder serving" in component.new_output()
         health = self.health()
         if health is None:
