@@ -19,6 +19,7 @@ Nothing here speaks a chat protocol: the transports turn their events into :clas
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -49,6 +50,19 @@ log = logging.getLogger(__name__)
 RELISTS, RELIST_AFTER = 2, 1.0
 #: how long a message found not pending is taken as such without listing again
 UNKNOWN_FOR = 10.0
+#: the prefix of the short-lived Variables that let one responder at a time write a question's answer
+CLAIM_PREFIX = "airflow_alerter.claim"
+#: how old a claim may be before another responder takes it over (its holder died while writing)
+CLAIM_FOR = 30.0
+#: how long a written claim settles before it is read back (longer than two writes at once take to commit)
+CLAIM_SETTLE = 0.05
+
+
+def claim_key(key: str) -> str:
+    """The claim Variable of the question stored under ``key``: a digest, short and not under the question's prefix."""
+    import hashlib
+
+    return f"{CLAIM_PREFIX}.{hashlib.sha256(key.encode()).hexdigest()[:40]}"
 
 
 @dataclass(frozen=True)
@@ -277,9 +291,20 @@ class Decider:
 
     def record(self, key: str, pending: PendingRequest, answer: AskResult, chosen: list[str],
                alerter: Any = None) -> AskResult:
-        """Write ``answer`` into the record; the answer that stands (``answer``, or the one first there)."""
+        """Write ``answer`` into the record; the answer that stands (``answer``, or the one first there).
+
+        Two responders (or two clicks) at once first race for the question's claim (:meth:`_claim`);
+        only the winner writes the record. Airflow's own check is not enough: measured on 3.3.2 with
+        PostgreSQL, two ``PATCH`` es 10 ms apart were both accepted, the second overwriting the first
+        (the handler reads ``response_received`` before it takes its row lock and does not read it again).
+        """
         body = {"chosen_options": chosen, "params_input": {} if pending.has_params else answer_facts(answer)}
         alerter = alerter or _alerter(pending.conn_id, answer_settings(pending))
+        holder = self._claim(key, answer)
+        if holder is not None:
+            log.info("The question of %s is being answered elsewhere (%s); that answer counts", where(pending),
+                     decision_text(holder))
+            return holder
         try:
             self.api.call("PATCH", pending.api_path, body)
         except HttpError as err:
@@ -292,9 +317,61 @@ class Decider:
             log.info("The question of %s was answered first elsewhere (%s); that answer counts", where(pending),
                      decision_text(first))
             return first
+        finally:
+            self._release(key)
         log.info("Recorded %s's answer %s for %s (%s)", answer.responder, chosen, where(pending), answer.channel)
         self._close(key, pending, alerter, answer)
         return answer
+
+    def _claim(self, key: str, answer: AskResult) -> AskResult | None:
+        """Take the question's claim; None when this responder holds it, else the answer of the one that does.
+
+        Airflow's Variables ``POST`` refuses an existing key (409) but two at once may both succeed (it
+        checks, then upserts), so the claim is written with a token of ours, read back after
+        :data:`CLAIM_SETTLE` seconds, and held only when the token read is ours: of two claims written
+        at once, the one written last is read by both. A claim older than :data:`CLAIM_FOR` seconds
+        (its holder died while writing) is taken over.
+        """
+        from uuid import uuid4
+
+        token = uuid4().hex
+        value = json.dumps({"token": token, "at": time.time(),
+                            "answer": answer.model_dump(mode="json", exclude={"retry_after"}, exclude_none=True)})
+        for _ in range(2):
+            try:
+                self.api.call("POST", "/variables", {"key": claim_key(key), "value": value,
+                                                     "description": "airflow-alerter: a responder is writing this"})
+            except HttpError as err:
+                if err.status != 409:
+                    raise
+                holder = self._holder(key)
+                if holder is None or time.time() - float(holder["at"]) >= CLAIM_FOR:
+                    self._release(key)  # released meanwhile, or abandoned: try again
+                    continue
+                return AskResult.model_validate(holder["answer"])
+            time.sleep(CLAIM_SETTLE)
+            holder = self._holder(key)
+            if holder is None or holder["token"] == token:
+                return None
+            return AskResult.model_validate(holder["answer"])
+        raise HttpError("Airflow API: the question's claim could not be taken", 409, transient=True)
+
+    def _holder(self, key: str) -> dict[str, Any] | None:
+        try:
+            found = self.api.call("GET", f"/variables/{quote(claim_key(key), safe='')}")
+        except HttpError as err:
+            if err.status == 404:
+                return None
+            raise
+        holder: dict[str, Any] = json.loads(found["value"])
+        return holder
+
+    def _release(self, key: str) -> None:
+        try:
+            self.api.call("DELETE", f"/variables/{quote(claim_key(key), safe='')}")
+        except HttpError as err:
+            if err.status != 404:
+                log.warning("Could not release the claim of %s (%s); it expires in %gs", key, err, CLAIM_FOR)
 
     def _close(self, key: str, pending: PendingRequest, alerter: Any, result: AskResult) -> None:
         """The question shows the outcome at once; a request is concluded and forgotten, a gate does so itself."""

@@ -178,6 +178,6 @@ def _handler_for(server: LocalHTTPServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):  # the client gave up first (a timeout test)
                 pass
 
-        do_GET = do_POST = do_PATCH = _serve
+        do_GET = do_POST = do_PATCH = do_DELETE = _serve
 
     return Handler
