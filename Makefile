@@ -50,7 +50,7 @@ test: lint ## install, lint, then run the whole test suite
 # the Human-in-the-loop gates, whose trigger talks to Airflow differently on each minor.
 $(addprefix test-,$(MATRIX)): test-%: .venv-%/.installed-test
 	.venv-$*/bin/python -m pytest --ignore=tests/e2e
-	.venv-$*/bin/python -m pytest tests/e2e/test_hitl_gates.py tests/e2e/test_hitl_responder.py
+	.venv-$*/bin/python -m pytest tests/e2e/test_hitl_gates.py tests/e2e/test_hitl_responder.py tests/e2e/test_pushed_responder.py
 
 test-matrix: $(addprefix test-,$(MATRIX)) ## the suite (of tests/e2e: the HITL gates) on Airflow 3.1 and 3.2
 

@@ -327,15 +327,15 @@ class Decider:
         """Take the question's claim; None when this responder holds it, else the answer of the one that does.
 
         Airflow's Variables ``POST`` refuses an existing key (409) but two at once may both succeed (it
-        checks, then upserts), so the claim is written with a token of ours, read back after
-        :data:`CLAIM_SETTLE` seconds, and held only when the token read is ours: of two claims written
+        checks, then upserts), so the claim is written with an id of ours, read back after
+        :data:`CLAIM_SETTLE` seconds, and held only when the id read is ours: of two claims written
         at once, the one written last is read by both. A claim older than :data:`CLAIM_FOR` seconds
         (its holder died while writing) is taken over.
         """
         from uuid import uuid4
 
-        token = uuid4().hex
-        value = json.dumps({"token": token, "at": time.time(),
+        mine = uuid4().hex  # not named "token": Airflow's API masks JSON fields with such names when it reads them
+        value = json.dumps({"claim": mine, "at": time.time(),
                             "answer": answer.model_dump(mode="json", exclude={"retry_after"}, exclude_none=True)})
         for _ in range(2):
             try:
@@ -351,7 +351,7 @@ class Decider:
                 return AskResult.model_validate(holder["answer"])
             time.sleep(CLAIM_SETTLE)
             holder = self._holder(key)
-            if holder is None or holder["token"] == token:
+            if holder is None or holder.get("claim") == mine:
                 return None
             return AskResult.model_validate(holder["answer"])
         raise HttpError("Airflow API: the question's claim could not be taken", 409, transient=True)

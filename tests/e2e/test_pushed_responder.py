@@ -65,12 +65,13 @@ def test_a_click_approves_the_gate_and_the_gate_makes_no_chat_call_meanwhile(
     clicked = time.monotonic()
     envelope = e2e_slack_socket.click(CHANNEL, question["ts"], APPROVER, 0)
 
+    engine.wait_for_task_state(GATE, run_id, "ship", {"queued", "running", "success"})
+    downstream = time.monotonic() - clicked
     assert engine.wait_for_run(GATE, run_id) == "success"
-    resolved = time.monotonic() - clicked
     assert e2e_slack_socket.wait_acked(envelope) < 3.0
     assert slack.replies_checks(question) == 0
     assert "✅ Approved by <@U0APPROVER> at " in slack.current_text(question)
-    print(f"click -> run success: {resolved:.2f} s")
+    print(f"click -> downstream task queued or running: {downstream:.2f} s")  # the benchmark figure (docs)
 
 
 def test_a_non_approvers_click_changes_nothing_and_they_alone_are_told(
