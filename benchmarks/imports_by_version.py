@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, load_average, staged_package
+from benchmarks.common import ROOT, load_average, staged_package, write_section
 
 BEGIN = "<!-- imports-by-version: written by benchmarks/imports_by_version.py -->"
 END = "<!-- /imports-by-version -->"
@@ -67,17 +67,6 @@ def table(results: list[dict[str, object]], repeats: int) -> str:
     ])
 
 
-def write(output: Path, section: str) -> None:
-    text = output.read_text(encoding="utf-8") if output.exists() else ""
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    output.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("venvs", nargs="*", type=Path)
@@ -97,7 +86,7 @@ def main() -> None:
         results.append(json.loads(run.stdout.strip().splitlines()[-1]))
         print(f"{venv}: {results[-1]}", flush=True)
     section = table(results, args.repeats)
-    write(args.output, section)
+    write_section(args.output, section, BEGIN, END)
     print(section)
 
 

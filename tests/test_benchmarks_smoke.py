@@ -40,3 +40,16 @@ def test_quick_run_writes_every_row_to_the_output_path_and_leaves_docs_alone(tmp
     assert "Quick run" in report
     assert [row for row in ROWS if row not in report] == []
     assert (docs.read_bytes() if docs.exists() else None) == docs_before
+
+
+def test_the_pushed_responder_benchmark_runs_and_reports_every_figure() -> None:
+    import json
+
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pushed.py"), "--quick"], capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    assert sorted(results) == ["click", "gates", "idle", "outage"]
+    assert results["outage"]["recorded"] == results["outage"]["answers"]
+    assert results["gates"]["calls_per_minute_with_responder"] == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -48,30 +48,6 @@ def _pending(api: ApiServer) -> str:
                 return f"/dags/publish_report/dagRuns/{ti['dag_run_id']}/taskInstances/approve/-1/hitlDetails"
         time.sleep(0.2)
     raise AssertionError("no pending HITL request within 60 s")
-
-
-@pytest.fixture
-def in_background() -> Iterator[Callable[[Callable[[], Any]], None]]:
-    """Run an outside party (a REST client, the responder) beside ``dag.test()``; its errors fail the test."""
-    threads: list[threading.Thread] = []
-    errors: list[BaseException] = []
-
-    def start(action: Callable[[], Any]) -> None:
-        def guarded() -> None:
-            try:
-                action()
-            except BaseException as err:
-                errors.append(err)
-
-        thread = threading.Thread(target=guarded, daemon=True)
-        threads.append(thread)
-        thread.start()
-
-    yield start
-    for thread in threads:
-        thread.join(timeout=60)
-    if errors:
-        raise errors[0]
 
 
 def _responder(api: ApiServer, stopping: threading.Event) -> Callable[[], None]:

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -249,3 +250,27 @@ def api_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             process.wait(timeout=20)
         process.kill()
         log.close()
+
+
+@pytest.fixture
+def in_background() -> Iterator[Callable[[Callable[[], Any]], None]]:
+    """Run an outside party (a REST client, the responder) beside ``dag.test()``; its errors fail the test."""
+    threads: list[threading.Thread] = []
+    errors: list[BaseException] = []
+
+    def start(action: Callable[[], Any]) -> None:
+        def guarded() -> None:
+            try:
+                action()
+            except BaseException as err:
+                errors.append(err)
+
+        thread = threading.Thread(target=guarded, daemon=True)
+        threads.append(thread)
+        thread.start()
+
+    yield start
+    for thread in threads:
+        thread.join(timeout=60)
+    if errors:
+        raise errors[0]
