@@ -139,6 +139,29 @@ def test_responder_help_says_where_its_credentials_come_from(cli: RunCli) -> Non
     assert "AIRFLOW_ALERTER_API_TOKEN" in help_text and "never on the command line" in help_text
 
 
+def test_responder_help_names_the_pushed_connections_and_their_tokens(cli: RunCli) -> None:
+    help_text = " ".join(cli("responder", "--help").out.split())
+
+    assert "--conn-id ID" in help_text and "Socket Mode: extra app_token" in help_text
+    assert "[alerter] responder_conn_ids" in help_text
+
+
+def test_the_pushed_responder_refuses_once_as_a_usage_error(cli: RunCli) -> None:
+    result = cli("responder", "--api-url", "http://127.0.0.1:9", "--conn-id", "ml_slack", "--once")
+
+    assert result.code == 64 and "--once" in result.err
+
+
+def test_a_pushed_connection_for_a_flavor_without_one_is_refused_by_name(
+    cli: RunCli, airflow_conn: Callable[..., str]
+) -> None:
+    airflow_conn("team_hook", "alerter", extra={"flavor": "webhook", "webhook_url": "https://hooks.example.com/x"})
+
+    result = cli("responder", "--api-url", "http://127.0.0.1:9", "--conn-id", "team_hook")
+
+    assert result.code == 4 and "--conn-id team_hook: the webhook flavor has no pushed connection" in result.err
+
+
 def test_ask_help_lists_its_exit_codes(cli: RunCli) -> None:
     assert "exit codes: 0 approved, 1 rejected, 2 timed out" in cli("ask", "--help").out
 
