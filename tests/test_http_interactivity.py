@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -439,6 +438,7 @@ def _wait_for(what: str, found: Callable[[], Any], timeout: float = 60) -> Any:
 @pytest.mark.skipif(AIRFLOW_VERSION < (3, 3), reason="HITL tasks park in awaiting_input from Airflow 3.3 on")
 def test_a_signed_click_posted_to_the_api_server_resolves_the_request_an_unsigned_one_does_not(
     run_dag: RunDag, slack_api: SlackAPIServer, api_server: ApiServer, airflow_conn: Callable[..., str],
+    in_background: Callable[[Callable[[], Any]], None],
 ) -> None:
     extra = {"base_url": slack_api.base_url, "channel": CHANNEL, "retry_limit": 0, "signing_secret": SIGNING_SECRET}
     # dag.test() reads the connection from this process's env, the api-server from its metadata DB
@@ -448,38 +448,29 @@ def test_a_signed_click_posted_to_the_api_server_resolves_the_request_an_unsigne
                                              "password": BOT_TOKEN, "extra": json.dumps(extra)}, expect=(201,))
     url = f"{api_server.url}/alerter/slack/http_slack/interactions"
     seen: dict[str, Any] = {}
-    errors: list[BaseException] = []
-
     def click_from_outside() -> None:
-        try:
-            ts = _wait_for("question", lambda: [m["ts"] for m in slack_api.questions(CHANNEL)])[-1]
-            _wait_for("pending request", lambda: api_server.call(
-                "GET", "/variables?variable_key_pattern=airflow_alerter.hitl")["total_entries"])
-            record = "/dags/publish_report_http/dagRuns/~/hitlDetails"
-            body = block_actions(ts=ts)
-            unsigned = httpx.post(url, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
-            forged = httpx.post(url, content=body, headers=slack_signed(body, secret="guessed-secret"))
-            time.sleep(1.0)  # anything the refused clicks could have set going has had its chance
-            seen["after_refused"] = [d["response_received"] for d in api_server.call("GET", record)["hitl_details"]]
-            started = time.monotonic()
-            signed = httpx.post(url, content=body, headers=slack_signed(body), timeout=30)
-            seen["answered_in"] = time.monotonic() - started
-            _wait_for("recorded answer", lambda: api_server.call("GET", record)["hitl_details"][0]["response_received"])
-            seen["recorded_in"] = time.monotonic() - started
-            seen["statuses"] = (unsigned.status_code, forged.status_code, signed.status_code)
-            seen["bodies"] = [unsigned.text, forged.text, signed.text]
-        except BaseException as err:
-            errors.append(err)
+        ts = _wait_for("question", lambda: [m["ts"] for m in slack_api.questions(CHANNEL)])[-1]
+        _wait_for("pending request", lambda: api_server.call(
+            "GET", "/variables?variable_key_pattern=airflow_alerter.hitl")["total_entries"])
+        record = "/dags/publish_report_http/dagRuns/~/hitlDetails"
+        body = block_actions(ts=ts)
+        unsigned = httpx.post(url, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        forged = httpx.post(url, content=body, headers=slack_signed(body, secret="guessed-secret"))
+        time.sleep(1.0)  # anything the refused clicks could have set going has had its chance
+        seen["after_refused"] = [d["response_received"] for d in api_server.call("GET", record)["hitl_details"]]
+        started = time.monotonic()
+        signed = httpx.post(url, content=body, headers=slack_signed(body), timeout=30)
+        seen["answered_in"] = time.monotonic() - started
+        _wait_for("recorded answer", lambda: api_server.call("GET", record)["hitl_details"][0]["response_received"])
+        seen["recorded_in"] = time.monotonic() - started
+        seen["statuses"] = (unsigned.status_code, forged.status_code, signed.status_code)
+        seen["bodies"] = [unsigned.text, forged.text, signed.text]
 
-    thread = threading.Thread(target=click_from_outside, daemon=True)
-    thread.start()
+    in_background(click_from_outside)
     try:
         result = run_dag(APPROVAL_DAG)
     finally:
-        thread.join(timeout=60)
         api_server.call("DELETE", "/connections/http_slack", expect=(204, 404))
-    if errors:
-        raise errors[0]
 
     assert seen["statuses"] == (401, 401, 200)
     assert seen["after_refused"] == [False]
@@ -502,6 +493,7 @@ DISCORD_APPROVAL_DAG = APPROVAL_DAG.replace("publish_report_http", "publish_repo
 @pytest.mark.skipif(AIRFLOW_VERSION < (3, 3), reason="HITL tasks park in awaiting_input from Airflow 3.3 on")
 def test_a_signed_discord_click_posted_to_the_api_server_resolves_the_request_and_answers_the_clicker(
     run_dag: RunDag, discord_api: DiscordAPIServer, api_server: ApiServer, airflow_conn: Callable[..., str],
+    in_background: Callable[[Callable[[], Any]], None],
 ) -> None:
     key = Ed25519PrivateKey.generate()
     extra = {"channel_id": DISCORD_CHANNEL, "api_base_url": discord_api.api_base_url, "retry_backoff": 0.01,
@@ -512,30 +504,21 @@ def test_a_signed_discord_click_posted_to_the_api_server_resolves_the_request_an
                                              "password": DISCORD_BOT_TOKEN, "extra": json.dumps(extra)}, expect=(201,))
     url = f"{api_server.url}/alerter/discord/http_discord/interactions"
     seen: dict[str, Any] = {}
-    errors: list[BaseException] = []
-
     def click_from_outside() -> None:
-        try:
-            question = _wait_for("question", lambda: discord_api.questions(DISCORD_CHANNEL))[-1]
-            _wait_for("pending request", lambda: api_server.call(
-                "GET", "/variables?variable_key_pattern=airflow_alerter.hitl")["total_entries"])
-            body = json.dumps({**button_interaction(), "message": {"id": question["id"]}}).encode()
-            refused = httpx.post(url, content=body, headers=discord_signed(Ed25519PrivateKey.generate(), body))
-            signed = httpx.post(url, content=body, headers=discord_signed(key, body), timeout=30)
-            seen["statuses"], seen["answer"] = (refused.status_code, signed.status_code), signed.json()
-            seen["bodies"] = [refused.text, signed.text]
-        except BaseException as err:
-            errors.append(err)
+        question = _wait_for("question", lambda: discord_api.questions(DISCORD_CHANNEL))[-1]
+        _wait_for("pending request", lambda: api_server.call(
+            "GET", "/variables?variable_key_pattern=airflow_alerter.hitl")["total_entries"])
+        body = json.dumps({**button_interaction(), "message": {"id": question["id"]}}).encode()
+        refused = httpx.post(url, content=body, headers=discord_signed(Ed25519PrivateKey.generate(), body))
+        signed = httpx.post(url, content=body, headers=discord_signed(key, body), timeout=30)
+        seen["statuses"], seen["answer"] = (refused.status_code, signed.status_code), signed.json()
+        seen["bodies"] = [refused.text, signed.text]
 
-    thread = threading.Thread(target=click_from_outside, daemon=True)
-    thread.start()
+    in_background(click_from_outside)
     try:
         result = run_dag(DISCORD_APPROVAL_DAG)
     finally:
-        thread.join(timeout=60)
         api_server.call("DELETE", "/connections/http_discord", expect=(204, 404))
-    if errors:
-        raise errors[0]
 
     assert seen["statuses"] == (401, 200)
     assert seen["answer"]["type"] == 4 and seen["answer"]["data"]["flags"] == 64
