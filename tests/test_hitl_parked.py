@@ -39,15 +39,20 @@ APPROVAL_DAG = """
 
 
 def _pending(api: ApiServer) -> str:
-    """The REST path of the one unanswered request, once the notifier has asked it."""
+    """The REST path of the one unanswered request, once the notifier has asked it and the task has parked.
+
+    Not before: an answer that lands while the task is still asking (between Airflow creating the record
+    and the task parking) was seen to leave ``dag.test()`` parked for good (Airflow 3.3.2).
+    """
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for item in api.call("GET", "/dags/~/dagRuns/~/hitlDetails")["hitl_details"]:
             ti = item["task_instance"]
-            if not item["response_received"] and ti["dag_id"] == "publish_report":
+            if not item["response_received"] and ti["dag_id"] == "publish_report" and (
+                    ti.get("state") == "awaiting_input"):
                 return f"/dags/publish_report/dagRuns/{ti['dag_run_id']}/taskInstances/approve/-1/hitlDetails"
         time.sleep(0.2)
-    raise AssertionError("no pending HITL request within 60 s")
+    raise AssertionError("no parked HITL request within 60 s")
 
 
 def _responder(api: ApiServer, stopping: threading.Event) -> Callable[[], None]:

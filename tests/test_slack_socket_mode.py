@@ -92,11 +92,14 @@ def responders(api_server: ApiServer, slack_socket: SlackSocketServer, slack_soc
         api_server.call("DELETE", f"/variables/{key}", expect=(200, 204))
 
 
-def _question(slack_api: SlackAPIServer, timeout: float = 60.0) -> dict[str, Any]:
-    """The request's question, once the notifier has posted it."""
+def _question(slack_api: SlackAPIServer, api: ApiServer | None = None, timeout: float = 60.0) -> dict[str, Any]:
+    """The request's question, once the notifier has posted it (and, given ``api``, the task has parked:
+    an answer recorded while ``dag.test()`` is still asking was seen to leave it parked for good, 3.3.2)."""
     deadline = time.monotonic() + timeout
-    while not slack_api.questions(CHANNEL):
-        assert time.monotonic() < deadline, "no question posted"
+    while not slack_api.questions(CHANNEL) or (api is not None and not any(
+            item["task_instance"].get("state") == "awaiting_input"
+            for item in api.call("GET", "/dags/~/dagRuns/~/hitlDetails")["hitl_details"])):
+        assert time.monotonic() < deadline, "no question posted (or the task did not park)"
         time.sleep(0.1)
     return slack_api.questions(CHANNEL)[0]
 
@@ -106,10 +109,10 @@ def _buttons(question: dict[str, Any]) -> list[dict[str, Any]]:
             for element in block["elements"]]
 
 
-def _click_when_asked(slack_api: SlackAPIServer, socket: SlackSocketServer, *clicks: tuple[str, int],
+def _click_when_asked(api: ApiServer, slack_api: SlackAPIServer, socket: SlackSocketServer, *clicks: tuple[str, int],
                       acks: list[float] | None = None) -> Callable[[], None]:
     def click() -> None:
-        question = _question(slack_api)
+        question = _question(slack_api, api)
         for user, option in clicks:
             envelope = socket.click(CHANNEL, question["ts"], user, option)
             if acks is not None:
@@ -124,7 +127,7 @@ def test_a_click_on_approve_resumes_the_parked_request_and_the_envelope_is_acked
 ) -> None:
     responders.start()
     acks: list[float] = []
-    in_background(_click_when_asked(slack_api, slack_socket, (APPROVER, 0), acks=acks))
+    in_background(_click_when_asked(responders.api, slack_api, slack_socket, (APPROVER, 0), acks=acks))
 
     result = run_dag(APPROVAL_DAG)
 
@@ -142,7 +145,7 @@ def test_the_question_carries_a_button_per_option_and_a_link_to_airflow_while_a_
 
     def look_then_click() -> None:
         seen.append(_buttons(_question(slack_api)))
-        _click_when_asked(slack_api, slack_socket, (APPROVER, 1))()
+        _click_when_asked(responders.api, slack_api, slack_socket, (APPROVER, 1))()
 
     in_background(look_then_click)
     run_dag(APPROVAL_DAG)
@@ -157,7 +160,7 @@ def test_a_recorded_click_replaces_the_buttons_with_who_decided_and_when(
     in_background: Callable[[Callable[[], Any]], None],
 ) -> None:
     responders.start()
-    in_background(_click_when_asked(slack_api, slack_socket, (APPROVER, 1)))
+    in_background(_click_when_asked(responders.api, slack_api, slack_socket, (APPROVER, 1)))
 
     result = run_dag(APPROVAL_DAG)
 
@@ -171,7 +174,7 @@ def test_a_non_approvers_click_changes_nothing_and_only_they_are_told(
     in_background: Callable[[Callable[[], Any]], None],
 ) -> None:
     responders.start()
-    in_background(_click_when_asked(slack_api, slack_socket, (STRANGER, 0), (APPROVER, 1)))
+    in_background(_click_when_asked(responders.api, slack_api, slack_socket, (STRANGER, 0), (APPROVER, 1)))
 
     result = run_dag(APPROVAL_DAG)
 
@@ -187,7 +190,7 @@ def test_a_reply_given_while_the_responder_was_cut_off_is_recorded_when_it_recon
     responders.start()
 
     def outage() -> None:
-        question = _question(slack_api)
+        question = _question(slack_api, responders.api)
         slack_socket.refusing = True
         slack_socket.drop_all()
         slack_api.add_reply(CHANNEL, question["ts"], APPROVER, "approve")  # nobody hears it now
@@ -209,7 +212,7 @@ def test_malformed_envelopes_unknown_buttons_and_a_4_mb_payload_change_nothing_a
     acked: list[float] = []
 
     def junk_then_click() -> None:
-        question = _question(slack_api)
+        question = _question(slack_api, responders.api)
         slack_socket.push("interactive", None, raw="{not json")
         slack_socket.push("interactive", None, raw=json.dumps({"type": "interactive", "payload": {}}))
         acked.append(slack_socket.wait_acked(slack_socket.push("interactive", {"type": "block_actions"})))
@@ -220,6 +223,9 @@ def test_malformed_envelopes_unknown_buttons_and_a_4_mb_payload_change_nothing_a
         acked.append(slack_socket.wait_acked(slack_socket.event({"type": "message", "text": "x" * 4_000_000,
                                                                  "channel": CHANNEL, "ts": "2.0",
                                                                  "thread_ts": question["ts"], "user": STRANGER})))
+        deadline = time.monotonic() + 30  # the two notices first: the last click ends the run
+        while len(slack_api.ephemerals) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
         slack_socket.click(CHANNEL, question["ts"], APPROVER, 1)
 
     caplog.set_level(logging.INFO)

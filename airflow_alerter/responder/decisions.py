@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 from airflow_alerter.alerters.http import HttpError
 from airflow_alerter.hooks.hitl import (
+    AIRFLOW_CHANNEL,
     APPROVE,
     REJECT,
     PendingRequest,
@@ -316,6 +317,8 @@ class Decider:
             first = result_from_event(self.api.call("GET", pending.api_path))
             log.info("The question of %s was answered first elsewhere (%s); that answer counts", where(pending),
                      decision_text(first))
+            if first.channel == AIRFLOW_CHANNEL and not pending.gate:  # nobody else shows Airflow's answer here
+                self._close(key, pending, alerter, first)
             return first
         finally:
             self._release(key)
