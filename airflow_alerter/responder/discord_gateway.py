@@ -43,7 +43,6 @@ import logging
 import random
 import sys
 from collections.abc import Coroutine, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +52,7 @@ from airflow_alerter.alerters.http import CONNECT_TIMEOUT, USER_AGENT
 from airflow_alerter.exceptions import AlerterConfigError
 from airflow_alerter.responder.decisions import Click, Decider, Verdict, decision_text
 from airflow_alerter.responder.discord_events import CHANNEL_MESSAGE, EPHEMERAL, click_from_interaction
-from airflow_alerter.responder.push import reconnect_delay
+from airflow_alerter.responder.push import reconnect_delay, wait_or_stop
 
 if TYPE_CHECKING:
     import aiohttp
@@ -183,7 +182,7 @@ class DiscordGatewayConnection:
                     delay = 0.0 if at_once else reconnect_delay(max(attempt - 1, 0))
                     log.warning("Discord Gateway connection of %s lost (%s); %s in %gs", self.conn_id, reason,
                                 "resuming" if self._session_id else "connecting again", delay)
-                    await _wait(stopping, delay)
+                    await wait_or_stop(stopping, delay)
             finally:
                 await self._settle()
                 self._http = None
@@ -442,8 +441,3 @@ def _why(err: BaseException) -> str:
 async def _close_when(stopping: asyncio.Event, ws: aiohttp.ClientWebSocketResponse) -> None:
     await stopping.wait()
     await ws.close()
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

@@ -123,7 +123,7 @@ class PushResponder:
                 elif time.monotonic() - last.get(connection.conn_id, -BEAT_EVERY) >= BEAT_EVERY:
                     last[connection.conn_id] = time.monotonic()
                     await asyncio.to_thread(self.publish_heartbeat, connection)
-            await _wait(stop, 0.5)
+            await wait_or_stop(stop, 0.5)
 
     def publish_heartbeat(self, connection: PushConnection) -> None:
         """Write the connection's heartbeat Variable (update, else create); a failed write is only logged."""
@@ -159,11 +159,11 @@ class PushResponder:
                 log.info("Left the heartbeat of %s as it is (%s)", connection.conn_id, err)
 
     async def _sweep(self, stop: asyncio.Event) -> None:
-        while not await _wait(stop, self.interval):
+        while not await wait_or_stop(stop, self.interval):
             await asyncio.to_thread(self.decider.sweep, self.conn_ids)
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     """Sleep ``seconds`` or until ``stop`` is set; whether it was set."""
     try:
         await asyncio.wait_for(stop.wait(), seconds)
