@@ -11,7 +11,6 @@ from airflow_alerter import (
     AlerterConfigError,
     AlerterDeliveryError,
     AlerterMessage,
-    AskNotSupported,
     SMTPEmailAlerter,
     SMTPEmailAlerterParameters,
     SMTPEmailAlerterPayload,
@@ -209,15 +208,6 @@ def test_untrusted_certificate_is_refused_without_retry(smtp_starttls: LocalSMTP
 
     with pytest.raises(AlerterDeliveryError, match="SSLCertVerificationError"):
         SMTPEmailAlerter(config).deliver("hello")
-
-
-def test_ask_is_not_supported_and_names_the_flavor() -> None:
-    alerter = SMTPEmailAlerter({"smtp_server": "localhost", "sender_email": SMTP_USER})
-
-    # the sensor and the CLI add which flavors can ask (tests/test_exceptions.py, test_ask_sensor.py)
-    with pytest.raises(AskNotSupported, match=r"'smtp_email' alerter flavor cannot ask questions") as error:
-        alerter.ask("Deploy?")
-    assert error.value.flavor == "smtp_email"
 
 
 def test_password_is_not_shown_in_the_config_repr() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_alerter.models import ALERT_KEYS, AlertContext, AlerterMessage
+from airflow_alerter.models import ALERT_KEYS, AlertContext, AlerterMessage, AskStatus
 
 ELLIPSIS = "…"
 ZWSP = "\u200b"
@@ -105,6 +105,8 @@ BUTTON_PREFIX = "airflow_alerter.option."
 MAX_BUTTONS = 20
 #: the label of the link button to the question's Required actions page
 VIEW_IN_AIRFLOW = "View in Airflow"
+#: the mark before a question's outcome line, in every channel
+STATUS_ICONS = {AskStatus.APPROVED: "✅", AskStatus.REJECTED: "❌", AskStatus.TIMED_OUT: "⌛", AskStatus.ERROR: "⚠️"}
 
 
 def button_id(index: int) -> str:

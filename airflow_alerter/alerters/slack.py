@@ -45,11 +45,10 @@ from airflow_alerter.alerters.base import (
     ConnectionFields,
 )
 from airflow_alerter.alerters.http import HttpError, JsonClient
-from airflow_alerter.alerters.rendering import cut, is_web_url
+from airflow_alerter.alerters.rendering import STATUS_ICONS, cut, is_web_url
 from airflow_alerter.alerters.retry import MAX_SERVER_WAIT, TRANSIENT_STATUSES, RetryPolicy, retry_limit_field
 from airflow_alerter.alerters.slack_render import (
     SECTION_LIMIT,
-    STATUS_ICONS,
     TEXT_LIMIT,
     answer_buttons,
     build_blocks,

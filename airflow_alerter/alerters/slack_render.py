@@ -23,7 +23,7 @@ from airflow_alerter.alerters.rendering import (
     escape_fences,
     facts,
 )
-from airflow_alerter.models import AlertContext, AlerterMessage, AskStatus
+from airflow_alerter.models import AlertContext, AlerterMessage
 
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
@@ -37,7 +37,6 @@ CONTEXT_LABELS = (("dag_id", "DAG"), ("task_id", "task"), ("run_id", "run"))
 BLOCK_KEYS = ALERT_BLOCK_KEYS | {key for key, _ in CONTEXT_LABELS}
 #: the visible end of a message cut to Slack's 50 blocks
 SHORTENED = "_… (message shortened to fit Slack's limits)_"
-STATUS_ICONS = {AskStatus.APPROVED: "✅", AskStatus.REJECTED: "❌", AskStatus.TIMED_OUT: "⌛", AskStatus.ERROR: "⚠️"}
 
 
 def escape(text: str) -> str:

@@ -1,29 +1,44 @@
-"""The ``smtp_email`` flavor: ZenML's SMTP Email Alerter, rebuilt on the standard library.
+"""The ``smtp_email`` flavor: ZenML's SMTP Email Alerter, rebuilt on the standard library, and able to ask.
 
 Every email is ``multipart/alternative`` with a plain-text part (always) and an HTML part (when
 ``include_html``), built with :class:`email.message.EmailMessage`. User text is HTML-escaped by
 the jinja2 templates; a caller's own ``html_body`` is the one explicit way to send trusted HTML.
+
+A question goes to each recipient as an email of their own, because its answer links are theirs
+(:mod:`.email_links`: signed per question, option and recipient, expiring with the gate). The link
+opens a confirmation page in the api-server plugin; only its POST decides. A reply counts too: it
+is read over IMAP (:mod:`.imap`, :mod:`.email_replies`), matched by ``In-Reply-To`` / ``References``
+or the question's tag in the subject, and held to the trust rules of every chat answer. The outcome
+is mailed back in the same thread.
 """
 
 from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from airflow_alerter.alerters.answers import AnswerRules, AskOptions, resolve_options
 from airflow_alerter.alerters.base import (
     AlerterConfigError,
     AlerterDeliveryError,
     BaseAlerter,
     ConnectionFields,
 )
-from airflow_alerter.alerters.rendering import BLOCK_KEYS, facts, hex_colour, is_web_url
+from airflow_alerter.alerters.rendering import BLOCK_KEYS, STATUS_ICONS, button_style, facts, hex_colour, is_web_url
 from airflow_alerter.alerters.retry import RetryPolicy, retry_limit_field
-from airflow_alerter.models import EMPTY_MESSAGE_TITLE, AlerterMessage, BaseAlerterParameters
+from airflow_alerter.models import (
+    EMPTY_MESSAGE_TITLE,
+    AlerterMessage,
+    AskResult,
+    AskStatus,
+    BaseAlerterParameters,
+    QuestionHandle,
+)
 from airflow_alerter.validation import email_address, email_address_list, reject_control_chars
 
 if TYPE_CHECKING:
@@ -102,6 +117,15 @@ class SMTPEmailAlerterConfig(BaseModel):
     include_html: bool = True
     ssl_verify: bool = True
     ssl_ca_file: str | None = Field(default=None, description="CA bundle to trust, e.g. a private mail relay's")
+    signing_secret: SecretStr | None = Field(
+        default=None, description="the key that signs a question's answer links (HMAC-SHA256); without it, no links")
+    imap_host: str | None = Field(default=None, description="where replies are read; defaults to smtp_server")
+    imap_port: int = Field(default=993, description="993: implicit TLS; 143: STARTTLS")
+    imap_login: str | None = Field(default=None, description="defaults to the SMTP login")
+    imap_password: SecretStr | None = Field(default=None, description="defaults to the SMTP password")
+    imap_folder: str = "INBOX"
+    require_authenticated_replies: bool = Field(
+        default=False, description="count a reply only when the receiving server says its DKIM or DMARC passed")
 
     _check_recipients = _recipients("recipient_email")
 
@@ -120,8 +144,8 @@ class SMTPEmailAlerterConfig(BaseModel):
         return self.smtp_port or DEFAULT_PORTS[self.security]
 
 
-class SMTPEmailAlerterSettings(BaseModel):
-    """Per-task overrides (ZenML's ``SMTPEmailAlerterSettings``)."""
+class SMTPEmailAlerterSettings(AnswerRules):
+    """Per-task overrides (ZenML's ``SMTPEmailAlerterSettings``) and who may answer with which words."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -137,8 +161,14 @@ class SMTPEmailAlerterSettings(BaseModel):
         return None if value is None else reject_control_chars(value, "subject_prefix")
 
 
-class SMTPEmailAlerterParameters(BaseAlerterParameters):
-    """Per-call overrides; ``html_body`` is trusted HTML sent as given."""
+class SMTPEmailAlerterParameters(AnswerRules, BaseAlerterParameters):
+    """Per-call overrides; ``html_body`` is trusted HTML sent as given.
+
+    A question's answer links need ``buttons`` (the options), ``answer_url`` (the api-server plugin's
+    answer endpoint for this connection) and the connection's ``signing_secret``; ``answer_until``
+    (the gate's deadline, epoch seconds) is when they expire, ``record`` the task instance whose
+    Human-in-the-loop record holds the answer. The ask sensor sets all four.
+    """
 
     recipient_email: list[str] | None = None
     subject: str | None = None
@@ -146,6 +176,16 @@ class SMTPEmailAlerterParameters(BaseAlerterParameters):
     payload: SMTPEmailAlerterPayload | None = None
     cc: list[str] | None = None
     bcc: list[str] | None = None
+    answer_url: str | None = None
+    answer_until: float | None = None
+    record: tuple[str, str, str, int] | None = None
+
+    @field_validator("answer_url")
+    @classmethod
+    def _web_answer_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_web_url(value):
+            raise ValueError("answer_url: must be an http(s) link")
+        return value
 
     _check_recipients = _recipients("recipient_email")
     _check_cc = _recipients("cc")
@@ -279,29 +319,138 @@ class SMTPEmailAlerter(BaseAlerter[SMTPEmailAlerterConfig, SMTPEmailAlerterSetti
         self, message: str | AlerterMessage, params: SMTPEmailAlerterParameters | Mapping[str, Any] | None = None
     ) -> EmailMessage:
         """The complete email for ``message``: what :meth:`deliver` sends, usable for previews."""
+        message = AlerterMessage.coerce(message)
+        call_params = self.coerce_params(params)
+        context = self.template_context(message, call_params)
+        return self._compose(context, self.recipients(call_params), call_params)
+
+    def _compose(self, context: Mapping[str, Any], to: Sequence[str], params: SMTPEmailAlerterParameters | None,
+                 message_id: str | None = None, thread: Sequence[str] = ()) -> EmailMessage:
+        """An email from a template context: to ``to``, as ``message_id``, in the thread of ``thread``'s ids."""
         from email import policy as email_policy
         from email.message import EmailMessage
         from email.utils import formatdate, make_msgid
 
-        message = AlerterMessage.coerce(message)
-        call_params = self.coerce_params(params)
-        context = self.template_context(message, call_params)
         # Fold only at RFC 5322's 998-character limit: Python's folding at 78 drops the space between
         # two encoded-words, so a long non-ASCII subject ("データ パイプライン 失敗 …") lost its spaces.
         email = EmailMessage(policy=email_policy.SMTP.clone(max_line_length=998))
         email["Subject"] = context["subject"]
         email["From"] = self.config.sender_email
-        email["To"] = ", ".join(self.recipients(call_params))
-        if call_params is not None and call_params.cc:
-            email["Cc"] = ", ".join(call_params.cc)
+        email["To"] = ", ".join(to)
+        if params is not None and params.cc:
+            email["Cc"] = ", ".join(params.cc)
         email["Date"] = formatdate(localtime=True)
-        email["Message-ID"] = make_msgid(domain=self.config.sender_email.rpartition("@")[2])
+        email["Message-ID"] = message_id or make_msgid(domain=self._domain())
+        if thread:
+            email["In-Reply-To"] = thread[0]
+            email["References"] = " ".join(thread)
         email.set_content(_templates().get_template("email/alert.txt").render(context))
-        html_body = call_params.html_body if call_params is not None else None
-        if html_body is not None or self.resolve("include_html", call_params):
+        html_body = params.html_body if params is not None else None
+        if html_body is not None or self.resolve("include_html", params):
             email.add_alternative(html_body or _templates().get_template("email/alert.html").render(context),
                                   subtype="html")
         return email
+
+    def _domain(self) -> str:
+        return self.config.sender_email.rpartition("@")[2]
+
+    # --- asking ----------------------------------------------------------------------------------
+
+    def ask_options(self, params: SMTPEmailAlerterParameters | None) -> AskOptions:
+        """The answer rules in force; approvers default to the question's recipients (an inbox is open to anyone)."""
+        options = resolve_options(self.resolve, params)
+        approvers = options.approvers if options.approvers is not None else self.recipients(params)
+        return options.model_copy(update={"approvers": [address.casefold() for address in approvers]})
+
+    def _send_question(self, question: AlerterMessage, params: SMTPEmailAlerterParameters | None) -> QuestionHandle:
+        """One email per recipient, each with its own signed answer links; all share the question's tag."""
+        import time
+        import uuid
+
+        from airflow_alerter.alerters.email_replies import question_tag
+
+        asked_at = time.time()
+        question_id = uuid.uuid4().hex[:16]
+        to = self.recipients(params)
+        options = self.ask_options(params)
+        context = self.template_context(question, params)
+        subject = context["subject"]
+        context = {**context, "subject": f"{subject} {question_tag(question_id)}",
+                   "how_to_reply": self._how_to_reply(options), "view_url": options.view_url}
+        message_ids = [f"<airflow-alerter.{question_id}.{number}@{self._domain()}>" for number in range(len(to))]
+        copies = [*(params.cc or []), *(params.bcc or [])] if params else []
+        for recipient, message_id in zip(to, message_ids, strict=True):
+            links = self._answer_links(question_id, recipient, params, asked_at)
+            email = self._compose({**context, "answers": links}, [recipient], params, message_id)
+            self.send(email, [recipient, *copies])
+        return QuestionHandle(flavor=self.FLAVOR, channel="email", message_id=question_id, posted_at=asked_at,
+                              extra={"recipients": to, "message_ids": message_ids, "subject": subject,
+                                     "title": question.title, "text": question.body[:2000]})
+
+    @staticmethod
+    def _how_to_reply(options: AskOptions) -> str:
+        approve, reject = options.approve_keywords, options.reject_keywords
+        return (f"Or reply to this email with “{approve[0]}” or “{reject[0]}” as the first line "
+                f"(also: {', '.join(approve[1:])} / {', '.join(reject[1:])}).")
+
+    def _answer_links(self, question_id: str, recipient: str, params: SMTPEmailAlerterParameters | None,
+                      asked_at: float) -> list[tuple[str, str, str | None]]:
+        """``(option, url, style)`` per option: the recipient's own signed links, or none when links are off.
+
+        Links need the options (``buttons``), the api-server's answer endpoint (``answer_url``) and the
+        connection's ``signing_secret``; without the secret the email says how to reply instead.
+        """
+        from urllib.parse import urlencode
+
+        from airflow_alerter.alerters.email_links import DEFAULT_LIFETIME, AnswerLink, sign_link
+
+        if params is None or not params.buttons or not params.answer_url:
+            return []
+        if self.config.signing_secret is None:
+            log.warning("The email question has no answer links: the connection has no extra 'signing_secret' "
+                        "(answers by reply and in Airflow still count)")
+            return []
+        secret = self.config.signing_secret.get_secret_value()
+        expires = int(params.answer_until or asked_at + DEFAULT_LIFETIME)
+        links = []
+        for index, option in enumerate(params.buttons):
+            token = sign_link(secret, AnswerLink(question_id, index, recipient.casefold(), expires, params.record))
+            links.append((option, f"{params.answer_url}?{urlencode({'t': token})}", button_style(option)))
+        return links
+
+    def _check_answer(self, handle: QuestionHandle, params: SMTPEmailAlerterParameters | None) -> AskResult:
+        """One look at the replies to the question in the IMAP folder; pending when replies cannot be read."""
+        from airflow_alerter.alerters.email_answers import read_answer
+
+        return read_answer(self.imap_settings(), handle, self.ask_options(params), self.config.sender_email,
+                           self.config.require_authenticated_replies)
+
+    def imap_settings(self) -> Any:
+        """Where replies are read: the ``imap_*`` extras, each defaulting to its SMTP counterpart."""
+        from airflow_alerter.alerters.imap import ImapSettings
+
+        config = self.config
+        password = config.imap_password or config.password
+        return ImapSettings(host=config.imap_host or config.smtp_server, port=config.imap_port,
+                            login=config.imap_login or self._login(),
+                            password=password.get_secret_value() if password is not None else "",
+                            folder=config.imap_folder, timeout=config.timeout, ssl_verify=config.ssl_verify,
+                            ssl_ca_file=config.ssl_ca_file)
+
+    def _conclude(self, handle: QuestionHandle, result: AskResult) -> None:
+        """Mail the outcome to the question's recipients, in its thread ("Approved by alice@… at 14:02 UTC")."""
+        line = outcome_line(result)
+        subject = str(handle.extra.get("subject") or "Question")
+        context = {"title": line, "subject": f"Re: {subject}", "body": "", "facts": [], "accent": hex_colour(
+            "success" if result.approved else "failure" if result.status is AskStatus.REJECTED else None)}
+        to = [str(address) for address in handle.extra.get("recipients") or []]
+        if not to:
+            return
+        email = self._compose(context, to, None, thread=[str(m) for m in handle.extra.get("message_ids") or []])
+        try:
+            self.send(email, to)
+        except AlerterDeliveryError as err:  # the decision stands even if the mail cannot tell it
+            log.warning("Could not mail the outcome of the email question: %s", err)
 
     # --- sending ---------------------------------------------------------------------------------
 
@@ -472,3 +621,18 @@ def _describe(err: BaseException) -> str:
         reply = err.smtp_error.decode(errors="replace") if isinstance(err.smtp_error, bytes) else str(err.smtp_error)
         return f"server replied {err.smtp_code} {reply}"
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+def outcome_line(result: AskResult) -> str:
+    """The outcome as the thread shows it: "✅ Approved by alice@example.com (email) at 14:02 UTC"."""
+    import time
+
+    who = result.responder_name or result.responder or "someone"
+    where = f" ({'Airflow' if result.channel == 'airflow' else result.channel})" if result.channel else ""
+    at = time.strftime(" at %H:%M UTC", time.gmtime(result.answered_at)) if result.answered_at else ""
+    line = {AskStatus.APPROVED: f"Approved by {who}{where}{at}", AskStatus.REJECTED: f"Rejected by {who}{where}{at}",
+            AskStatus.TIMED_OUT: "Timed out: no valid answer arrived in time"}.get(
+        result.status, f"Closed: {result.reason or result.status.value}")
+    if result.choice:
+        line = f"Chose {', '.join(result.choice)}: {who}{where}{at}"
+    return f"{STATUS_ICONS.get(result.status, '')} {line}".strip()

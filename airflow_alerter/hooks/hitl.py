@@ -270,21 +270,45 @@ class PendingRequest(BaseModel):
     @property
     def api_path(self) -> str:
         """The request's REST path under ``/api/v2`` (the one the Required actions page answers through)."""
-        parts = [quote(part, safe="") for part in (self.dag_id, self.run_id, self.task_id)]
-        return f"/dags/{parts[0]}/dagRuns/{parts[1]}/taskInstances/{parts[2]}/{self.map_index}/hitlDetails"
+        return record_api_path(self.dag_id, self.run_id, self.task_id, self.map_index)
 
 
-def button_params(alerter: Any, conn_id: str, options: Sequence[str], page: str | None) -> dict[str, Any]:
+def record_api_path(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    """A task instance's HITL record under ``/api/v2``."""
+    parts = [quote(part, safe="") for part in (dag_id, run_id, task_id)]
+    return f"/dags/{parts[0]}/dagRuns/{parts[1]}/taskInstances/{parts[2]}/{map_index}/hitlDetails"
+
+
+def button_params(alerter: Any, conn_id: str, options: Sequence[str], page: str | None, ti: Any = None,
+                  deadline: float | None = None) -> dict[str, Any]:
     """Parameters that ask with one answer button per option (and a "View in Airflow" link button).
 
-    Only when a responder serves ``conn_id`` (its heartbeat is fresh) and the flavor has buttons: a
-    button nobody receives would fail in the chat, while text replies and reactions always work.
+    A chat's buttons only when a responder serves ``conn_id`` (its heartbeat is fresh): a button
+    nobody receives would fail in the chat, while text replies and reactions always work. An email's
+    buttons are links to the api-server plugin (``answer_url``): there whenever ``[api] base_url`` says
+    where recipients reach the api-server; they expire at ``deadline`` and name ``ti``'s record.
     """
     from airflow_alerter.hooks.heartbeat import responder_is_live
 
-    if "buttons" not in alerter.Parameters.model_fields or not responder_is_live(conn_id):
+    fields = alerter.Parameters.model_fields
+    if "buttons" not in fields:
         return {}
-    return {"buttons": list(options), **({"view_url": page} if page else {})}
+    shown = {"buttons": list(options), **({"view_url": page} if page else {})}
+    if "answer_url" in fields:
+        url = answer_url(conn_id)
+        record = (str(ti.dag_id), str(ti.run_id), str(ti.task_id), int(ti.map_index)) if ti is not None else None
+        return {**shown, "answer_url": url, "answer_until": deadline, "record": record} if url else {}
+    return shown if responder_is_live(conn_id) else {}
+
+
+def answer_url(conn_id: str) -> str | None:
+    """The api-server plugin's answer endpoint for ``conn_id``'s email links, under ``[api] base_url``."""
+    from airflow_alerter._compat import conf
+
+    base_url = conf.get("api", "base_url", fallback=None)
+    if not base_url:
+        return None
+    return f"{str(base_url).rstrip('/')}/alerter/email/{quote(conn_id, safe='')}/answer"
 
 
 def request_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:

@@ -61,7 +61,7 @@ class AlerterHITLNotifier(BaseNotifier):
 
         ti, task = context["ti"], context["task"]
         alerter = AlerterHook(self.alerter_conn_id).get_alerter()
-        buttons = button_params(alerter, self.alerter_conn_id, task.options, required_actions_url(ti))
+        buttons = button_params(alerter, self.alerter_conn_id, task.options, required_actions_url(ti), ti)
         handle = alerter.send_question(self._question(context), alerter.coerce_params(buttons) if buttons else None)
         # validated from a mapping: a rendered ``approvers`` may still be a comma-separated string
         pending = PendingRequest.model_validate({

@@ -7,7 +7,9 @@ under their ``url_prefix`` (``/alerter``) in the api-server only:
 - ``POST /alerter/slack/{conn_id}/interactions`` — Slack's interactivity Request URL (button
   clicks) and, on the same URL or ``/alerter/slack/{conn_id}/events``, the Events API (thread
   replies, reactions);
-- ``POST /alerter/discord/{conn_id}/interactions`` — Discord's Interactions Endpoint URL.
+- ``POST /alerter/discord/{conn_id}/interactions`` — Discord's Interactions Endpoint URL;
+- ``GET|POST /alerter/email/{conn_id}/answer`` — an email question's answer links: GET shows a
+  confirmation page, its POST records the answer (:mod:`.email_page`).
 
 Every process that loads plugins (scheduler, workers, DAG processor, triggerer) imports this
 module, so it imports nothing but Airflow's plugin base: the FastAPI app

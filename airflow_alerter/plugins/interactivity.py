@@ -364,5 +364,8 @@ def build_app(decider: DeciderFactory | None = None, clock: Callable[[], float] 
     async def discord_interactions(conn_id: str, request: Request) -> Response:
         return await shared.discord(request, conn_id)
 
+    from airflow_alerter.plugins.email_page import route_answer_page
+
+    route_answer_page(app, shared)
     app.state.interactivity = shared
     return app

@@ -139,6 +139,15 @@ def _alerter(conn_id: str, settings: dict[str, Any]) -> Any:
     return AlerterHook(conn_id, settings).get_alerter()
 
 
+def is_approver(pending: PendingRequest, user_id: str) -> bool:
+    """Whether ``user_id`` may answer: any user without an approvers list; email addresses in any case."""
+    if pending.approvers is None:
+        return True
+    if "@" in user_id:
+        return user_id.casefold() in {approver.casefold() for approver in pending.approvers}
+    return user_id in pending.approvers
+
+
 def where(pending: PendingRequest) -> str:
     return f"{pending.dag_id}/{pending.run_id}/{pending.task_id}[{pending.map_index}]"
 
@@ -209,7 +218,7 @@ class Decider:
         key, pending = found
         if not 0 <= click.option < len(pending.options):
             return Outcome(Verdict.UNKNOWN_OPTION, "That button is not one of this question's options.")
-        if pending.approvers is not None and click.user_id not in pending.approvers:
+        if not is_approver(pending, click.user_id):
             log.info("A click by %s on %s is not counted: not an approver", click.user_id, where(pending))
             return Outcome(Verdict.NOT_APPROVER, "You are not an approver of this question; nothing changed.")
         answer, chosen = click_answer(pending, click)

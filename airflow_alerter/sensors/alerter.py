@@ -212,7 +212,9 @@ class AlerterAskSensor(BaseSensorOperator):
         else:
             from airflow_alerter.hooks.hitl import OPTIONS, button_params, required_actions_url
 
-            buttons = button_params(alerter, self.alerter_conn_id, OPTIONS, required_actions_url(context["ti"]))
+            ti = context["ti"]
+            buttons = button_params(alerter, self.alerter_conn_id, OPTIONS, required_actions_url(ti), ti,
+                                    time.time() + self.timeout)
             handle = self.question_handle(context, alerter, buttons)
             record_ti_id = self._record(context, alerter, handle)
         trigger = AlerterAskTrigger(alerter_conn_id=self.alerter_conn_id, handle=handle.model_dump(mode="json"),
