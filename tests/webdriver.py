@@ -236,7 +236,7 @@ class Browser:
         return [(text, href) for text, href in found]
 
     def screenshot(self, path: Path) -> Path:
-        """Save what the window shows (``width`` x ``height``) as a PNG at ``path``."""
+        """Save what the window shows as a PNG at ``path``: ``width`` wide, the window's height less its frame."""
         png = base64.b64decode(self._command(f"screenshot({str(path)!r})", "GET", self._at("/screenshot")))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
