@@ -5,7 +5,8 @@ layout is measured by a copy of the page with a small script added that writes w
 (widths, the rendered text, the elements poking out to the right) into an attribute of ``<html>``,
 which ``--dump-dom`` then shows. The screenshot is taken of the page as it is, untouched.
 
-Debian's ``chromium`` package is installed by ``scripts/install-chromium.sh`` when none is found.
+Debian's ``chromium`` package is installed by ``scripts/install-chromium.sh`` when none is found
+(``install``, which ``tests/webdriver.py`` shares for its chromedriver).
 """
 
 from __future__ import annotations
@@ -66,17 +67,28 @@ def ensure_chromium() -> str:
     found = find_chromium()
     if found:
         return found
+    install("Chromium")
+    found = find_chromium()
+    if not found:
+        raise ChromiumUnavailable(f"{INSTALL_SCRIPT.name} could not install Chromium: it ran, but none is on PATH")
+    return found
+
+
+def install(what: str) -> None:
+    """Run the project's install script, which installs whichever of Chromium and its chromedriver is missing.
+
+    Raises ``ChromiumUnavailable`` saying why (``what`` names the missing thing) when
+    ``AIRFLOW_ALERTER_NO_INSTALL`` is set or the script fails; then its last line of output is the reason.
+    """
     if os.environ.get("AIRFLOW_ALERTER_NO_INSTALL"):
-        raise ChromiumUnavailable("no Chromium on PATH and AIRFLOW_ALERTER_NO_INSTALL is set")
+        raise ChromiumUnavailable(f"no {what} on PATH and AIRFLOW_ALERTER_NO_INSTALL is set")
     try:
         done = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.TimeoutExpired) as err:
         raise ChromiumUnavailable(f"{INSTALL_SCRIPT.name} could not run: {err}") from None
-    found = find_chromium()
-    if done.returncode != 0 or not found:
+    if done.returncode != 0:
         reason = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
-        raise ChromiumUnavailable(f"{INSTALL_SCRIPT.name} could not install Chromium: {reason}")
-    return found
+        raise ChromiumUnavailable(f"{INSTALL_SCRIPT.name} could not install {what}: {reason}")
 
 
 @dataclass(frozen=True)
