@@ -1,4 +1,5 @@
-"""smtp_email asks: one email per recipient with answer links of their own, a tag to match replies, the outcome in the thread."""
+"""smtp_email asks: one email per recipient with answer links of their own, a tag to match replies, the outcome
+in the thread."""
 
 from __future__ import annotations
 

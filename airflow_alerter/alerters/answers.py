@@ -266,6 +266,12 @@ def choice_line(result: AskResult, who: str, quote: Callable[[str], str] = str) 
 HOW_TO_ANSWER_MARK = "How to answer:"
 
 
+def keyword_alternatives(options: AskOptions) -> str:
+    """" (also: LGTM, ok, yes / disapprove, no, reject)" after the first two keywords; "" when there are none."""
+    approve, reject = options.approve_keywords[1:], options.reject_keywords[1:]
+    return f" (also: {', '.join(approve)} / {', '.join(reject)})" if approve or reject else ""
+
+
 def how_to_answer(options: AskOptions) -> str:
     """The one-time note a flavor posts when a reply named a keyword but was not a clear answer."""
     return (f"{HOW_TO_ANSWER_MARK} a reply that only mentions an answer is not counted. Start your reply with "

@@ -34,6 +34,7 @@ from airflow_alerter.alerters.answers import (
     choice_line,
     classify_reaction,
     how_to_answer,
+    keyword_alternatives,
     resolve_options,
     run_steps,
     weigh,
@@ -359,8 +360,7 @@ class SlackAlerter(BaseAlerter[SlackAlerterConfig, SlackAlerterSettings, SlackAl
         options = self.ask_options(params)
         payload = self.payload_for(question, params)
         how = (f"Reply in this thread with *{escape(options.approve_keywords[0])}* or "
-               f"*{escape(options.reject_keywords[0])}* (also: {escape(', '.join(options.approve_keywords[1:]))} / "
-               f"{escape(', '.join(options.reject_keywords[1:]))}), or react with ✅ / ❌.")
+               f"*{escape(options.reject_keywords[0])}*{escape(keyword_alternatives(options))}, or react with ✅ / ❌.")
         if options.approvers:
             how += " Answers count from: " + ", ".join(f"<@{escape(user)}>" for user in options.approvers) + "."
         blocks = [*payload["blocks"], {"type": "context", "elements": [{"type": "mrkdwn", "text": how}]}]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from airflow_alerter.alerters.answers import AnswerRules, AskOptions, resolve_options
+from airflow_alerter.alerters.answers import AnswerRules, AskOptions, keyword_alternatives, resolve_options
 from airflow_alerter.alerters.base import (
     AlerterConfigError,
     AlerterDeliveryError,
@@ -376,7 +376,9 @@ class SMTPEmailAlerter(BaseAlerter[SMTPEmailAlerterConfig, SMTPEmailAlerterSetti
         context = self.template_context(question, params)
         subject = context["subject"]
         context = {**context, "subject": f"{subject} {question_tag(question_id)}",
-                   "how_to_reply": self._how_to_reply(options), "view_url": options.view_url}
+                   "how_to_reply": self._how_to_reply(options), "view_url": options.view_url,
+                   # the Required actions link is shown as a link, not also as a fact
+                   "facts": [fact for fact in context["facts"] if fact[1] != options.view_url]}
         message_ids = [f"<airflow-alerter.{question_id}.{number}@{self._domain()}>" for number in range(len(to))]
         copies = [*(params.cc or []), *(params.bcc or [])] if params else []
         for recipient, message_id in zip(to, message_ids, strict=True):
@@ -389,9 +391,8 @@ class SMTPEmailAlerter(BaseAlerter[SMTPEmailAlerterConfig, SMTPEmailAlerterSetti
 
     @staticmethod
     def _how_to_reply(options: AskOptions) -> str:
-        approve, reject = options.approve_keywords, options.reject_keywords
-        return (f"Or reply to this email with “{approve[0]}” or “{reject[0]}” as the first line "
-                f"(also: {', '.join(approve[1:])} / {', '.join(reject[1:])}).")
+        return (f"Or reply to this email with “{options.approve_keywords[0]}” or “{options.reject_keywords[0]}” "
+                f"as the first line{keyword_alternatives(options)}.")
 
     def _answer_links(self, question_id: str, recipient: str, params: SMTPEmailAlerterParameters | None,
                       asked_at: float) -> list[tuple[str, str, str | None]]:

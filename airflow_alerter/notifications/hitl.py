@@ -61,8 +61,9 @@ class AlerterHITLNotifier(BaseNotifier):
 
         ti, task = context["ti"], context["task"]
         alerter = AlerterHook(self.alerter_conn_id).get_alerter()
-        buttons = button_params(alerter, self.alerter_conn_id, task.options, required_actions_url(ti), ti)
-        handle = alerter.send_question(self._question(context), alerter.coerce_params(buttons) if buttons else None)
+        params = {**button_params(alerter, self.alerter_conn_id, task.options, required_actions_url(ti), ti),
+                  **reply_words(alerter, task.options)}
+        handle = alerter.send_question(self._question(context), alerter.coerce_params(params) if params else None)
         # validated from a mapping: a rendered ``approvers`` may still be a comma-separated string
         pending = PendingRequest.model_validate({
             "conn_id": self.alerter_conn_id, "handle": handle, "dag_id": ti.dag_id, "run_id": ti.run_id,
@@ -84,6 +85,20 @@ class AlerterHITLNotifier(BaseNotifier):
         body = "\n\n".join(part for part in (str(task.body or "").strip(), how_to_choose(task.options, task.multiple),
                                              PARAMS_NOTE if task.params else "") if part)
         return redacted(AlerterMessage(title=str(task.subject), body=body, metadata=metadata))
+
+
+def reply_words(alerter: Any, options: Sequence[str]) -> dict[str, list[str]]:
+    """The words a reply answers with, as the responder counts them (the options), for the question's own hint.
+
+    Only for a request with a "Reject" option: the flavor's hint says "approve or reject", which a
+    request choosing among options of its own has no words for (its body says how to choose).
+    """
+    from airflow_alerter.hooks.hitl import REJECT, answer_words
+
+    if "approve_keywords" not in alerter.Parameters.model_fields or REJECT not in options:
+        return {}
+    approve, reject = answer_words(options)
+    return {"approve_keywords": approve, "reject_keywords": reject}
 
 
 def how_to_choose(options: Sequence[str], multiple: bool) -> str:
