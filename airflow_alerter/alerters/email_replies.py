@@ -59,7 +59,7 @@ strings are removed (a "dkim=pass" inside a comment or a ``header.i`` value is n
 
 - "fail" when any of them is ``fail``, ``permerror`` or ``temperror``: a signature that could not
   be verified vouches for nobody, whether the record was broken or DNS did not answer (the person
-  can answer again; a forger must not get a second reading); also when the header cannot be read;
+  can answer again; a forger must not get a second reading);
 - "pass" when one of them is ``pass`` and none failed;
 - "none" when there is no such header, or it holds no dkim or dmarc verdict (``none``, ``neutral``).
 
@@ -70,8 +70,8 @@ Machines (:attr:`Reply.automatic`)
 ----------------------------------
 Out-of-office replies and bounces must never answer a question: Auto-Submitted other than "no"
 (RFC 3834), Precedence bulk, junk, list or auto_reply, any X-Autoreply or X-Autorespond header,
-or a report (multipart/report: delivery status, read receipts). A header that cannot be read
-counts as automatic.
+or a report (multipart/report: delivery status, read receipts). A Content-Type that cannot be
+read counts as automatic.
 """
 
 from __future__ import annotations
@@ -80,7 +80,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from email import message_from_bytes
-from email.errors import MessageError
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from html.parser import HTMLParser
@@ -90,13 +89,19 @@ from airflow_alerter.validation import email_address
 
 #: a larger reply is not read at all; a human's reply with its quote is a few kilobytes
 MAX_REPLY_BYTES = 1_000_000
+#: a reply with more lines starting with "--" (the most MIME part boundaries it can hold) is not read
+#: either: the standard library parses each part's headers, about 0.25 ms a part, so a megabyte of
+#: empty parts would cost seconds; a person's reply has a handful (text, HTML, a few inline images)
+MAX_REPLY_PARTS = 500
 
 AuthVerdict = Literal["pass", "fail", "none"]
 
-#: what the standard library's email parser raises on some malformed input instead of recording a
-#: defect (found by the property test: header parsing and folding bugs surface as IndexError,
-#: AttributeError, TypeError …). Guards only calls into the email package, never code of ours.
-_PARSER_ERRORS = (MessageError, ValueError, IndexError, AttributeError, TypeError, LookupError)
+#: what the standard library's email parser may raise on malformed input instead of recording a
+#: defect: fuzzing a From header alone raised IndexError, AttributeError, TypeError and
+#: UnboundLocalError (tests/test_email_replies.py keeps the property that found them), so any
+#: Exception. It guards calls into the email package only, never code of ours, and each guard says
+#: what an unreadable header means (no sender, no tags, automatic, unreadable reply).
+_PARSER_ERRORS = (Exception,)
 
 
 class ReplyUnreadable(ValueError):
@@ -152,10 +157,13 @@ def parse_reply(raw: bytes, *, authserv_id: str | None = None) -> Reply:
 
     ``authserv_id``: the id the mailbox's server writes in its Authentication-Results ("mx.google.com");
     given, a topmost header from anyone else counts as no header. Raises :class:`ReplyUnreadable` for a
-    reply over :data:`MAX_REPLY_BYTES` (checked before parsing anything) or without a text part.
+    reply over :data:`MAX_REPLY_BYTES` or :data:`MAX_REPLY_PARTS` (both checked before parsing anything)
+    or without a text part.
     """
     if len(raw) > MAX_REPLY_BYTES:
         raise ReplyUnreadable(f"the reply is {len(raw):,} bytes; replies over {MAX_REPLY_BYTES:,} bytes are not read")
+    if raw.count(b"\n--") > MAX_REPLY_PARTS:
+        raise ReplyUnreadable(f"the reply may hold more than {MAX_REPLY_PARTS} MIME parts; it is not read")
     message = _parse(raw)
     text = reply_text(message)
     return Reply(
@@ -176,21 +184,27 @@ def _parse(raw: bytes) -> EmailMessage:
         raise ReplyUnreadable(f"the reply is not a readable email message ({type(err).__name__})") from None
 
 
-def _header_texts(message: EmailMessage, name: str) -> list[str] | None:
-    """Every ``name`` header's value as text, topmost first; None when the parser cannot read one."""
-    try:
-        return [str(value) for value in message.get_all(name) or []]
-    except _PARSER_ERRORS:
-        return None
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def _raw_values(message: EmailMessage, name: str) -> list[str]:
+    """Every ``name`` header's value as it arrived (unfolded), topmost first.
+
+    For the headers whose syntax is a list of tokens or ids (References, Authentication-Results,
+    Auto-Submitted, Precedence): nothing to decode, and never parsed by the standard library, which
+    costs seconds for a megabyte of them and can raise on malformed ones.
+    """
+    wanted = name.lower()
+    return [_FOLD.sub("", str(value)) for key, value in message.raw_items() if key.lower() == wanted]
 
 
 def _single_address(message: EmailMessage, name: str) -> str | None:
     """The one mailbox of the one ``name`` header, lower-cased; None for none, several, or a defect."""
+    if len(_raw_values(message, name)) != 1:
+        return None
     try:
-        headers: list[Any] = message.get_all(name) or []
-        if len(headers) != 1 or headers[0].defects:
-            return None
-        addresses = headers[0].addresses
+        header: Any = message[name]
+        addresses: tuple[Any, ...] = () if header.defects else header.addresses
         address = str(addresses[0].addr_spec) if len(addresses) == 1 else None
     except _PARSER_ERRORS:
         return None
@@ -212,13 +226,17 @@ _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 
 
 def _refers_to(message: EmailMessage) -> frozenset[str]:
-    values = [*(_header_texts(message, "In-Reply-To") or []), *(_header_texts(message, "References") or [])]
+    values = [*_raw_values(message, "In-Reply-To"), *_raw_values(message, "References")]
     return frozenset(_MESSAGE_ID.findall(" ".join(values)))
 
 
 def _subject_tags(message: EmailMessage) -> frozenset[str]:
-    subject = _visible(" ".join(_header_texts(message, "Subject") or []))
-    return frozenset(question_tag(found) for found in _TAG.findall(subject))
+    """The tags in the (first) Subject, decoded from RFC 2047 and normalised; none when it cannot be read."""
+    try:
+        subject = str(message.get("Subject", ""))
+    except _PARSER_ERRORS:
+        return frozenset()
+    return frozenset(question_tag(found) for found in _TAG.findall(_visible(subject)))
 
 
 # --- authentication --------------------------------------------------------------------------------
@@ -232,9 +250,7 @@ _FAILED = frozenset({"fail", "permerror", "temperror"})
 
 
 def _authentication(message: EmailMessage, authserv_id: str | None) -> AuthVerdict:
-    headers = _header_texts(message, "Authentication-Results")
-    if headers is None:
-        return "fail"
+    headers = _raw_values(message, "Authentication-Results")
     return _verdict(headers[0], authserv_id) if headers else "none"
 
 
@@ -261,13 +277,9 @@ _BULK_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 def _automatic(message: EmailMessage) -> bool:
     if "X-Autoreply" in message or "X-Autorespond" in message:
         return True
-    submitted = _header_texts(message, "Auto-Submitted")
-    precedence = _header_texts(message, "Precedence")
-    if submitted is None or precedence is None:
+    if any(_first_token(value) != "no" for value in _raw_values(message, "Auto-Submitted")):
         return True
-    if any(_first_token(value) != "no" for value in submitted):
-        return True
-    if any(_first_token(value) in _BULK_PRECEDENCE for value in precedence):
+    if any(_first_token(value) in _BULK_PRECEDENCE for value in _raw_values(message, "Precedence")):
         return True
     try:
         return message.get_content_type() == "multipart/report"
@@ -350,14 +362,16 @@ def _normalise(text: str) -> str:
 
 def _unflow(text: str, delsp: bool) -> str:
     """RFC 3676: a line ending in a space goes on in the next one; rejoin what the sender's client showed as one."""
-    lines: list[str] = []
+    lines: list[list[str]] = []  # each shown line as its pieces, joined once (a long paragraph stays linear)
+    previous = ""
     for line in text.split("\n"):
-        previous = lines[-1] if lines else ""
         if previous.endswith(" ") and previous != "-- " and not _quoted(previous) and not _quoted(line):
-            lines[-1] = (previous[:-1] if delsp else previous) + line
+            lines[-1][-1] = previous[:-1] if delsp else previous
+            lines[-1].append(line)
         else:
-            lines.append(line)
-    return "\n".join(lines)
+            lines.append([line])
+        previous = line
+    return "\n".join("".join(pieces) for pieces in lines)
 
 
 def _quoted(line: str) -> bool:
