@@ -556,7 +556,7 @@ def test_with_an_authserv_id_a_topmost_header_from_another_server_vouches_for_no
 
     assert parse_reply(raw).authentication == "pass"
     assert parse_reply(raw, authserv_id="mx.alerts.example.com").authentication == "none"
-    assert parse_reply(raw, authserv_id="mx.forger.example.net").authentication == "pass"
+    assert parse_reply(raw, authserv_id="MX.Forger.Example.NET").authentication == "pass"
 
 
 # --- machines -------------------------------------------------------------------------------------

@@ -260,7 +260,7 @@ def _verdict(header: str, authserv_id: str | None) -> AuthVerdict:
     while (uncommented := _COMMENT.sub(" ", text)) != text:
         text = uncommented
     served_by, *results = text.split(";")
-    if authserv_id is not None and served_by.split()[:1] != [authserv_id]:
+    if authserv_id is not None and served_by.lower().split()[:1] != [authserv_id.lower()]:
         return "none"
     found = {match[2].lower() for part in results if (match := _RESULT.match(part))
              and match[1].lower() in _VOUCHING_METHODS}
@@ -303,11 +303,11 @@ def reply_text(message: EmailMessage) -> str:
     plain = _body(message, "plain")
     if plain is not None and plain[0].strip():
         text, flowed, delsp = plain
-        text = _normalise(text)
-        return _own_text(_unflow(text, delsp) if flowed else text)
+        text = _one_line_break(text)
+        return _own_text(_visible(_unflow(text, delsp) if flowed else text))
     html = _body(message, "html")
     if html is not None:
-        return _own_text(_normalise(_html_to_text(html[0])))
+        return _own_text(_visible(_one_line_break(_html_to_text(html[0]))))
     if plain is not None:
         return ""
     raise ReplyUnreadable("the reply has no text/plain or text/html part")
@@ -356,8 +356,9 @@ def _visible(text: str) -> str:
     return unicodedata.normalize("NFKC", _UNUSUAL.sub(_visible_char, text))
 
 
-def _normalise(text: str) -> str:
-    return _visible(text.replace("\r\n", "\n").replace("\r", "\n"))
+def _one_line_break(text: str) -> str:
+    """CRLF and a lone CR (old Mac clients) as LF, the one line break the rules split on."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _unflow(text: str, delsp: bool) -> str:
