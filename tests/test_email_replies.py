@@ -452,6 +452,15 @@ def test_a_reply_of_exactly_the_limit_is_read() -> None:
     assert len(raw) == MAX_REPLY_BYTES and parse_reply(raw).first_line == "Approve"
 
 
+def test_a_text_attachment_is_not_read_as_the_reply() -> None:
+    message = EmailMessage()
+    message["From"] = "alice@example.com"
+    message.set_content("Looking at it now\n")
+    message.add_attachment("Approve\n", filename="approve.txt")
+
+    assert parse_reply(message.as_bytes()).text == "Looking at it now"
+
+
 def test_a_reply_without_a_text_part_is_unreadable_and_the_error_holds_no_content() -> None:
     message = EmailMessage()
     message["From"] = "alice@example.com"
