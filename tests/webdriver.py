@@ -181,11 +181,13 @@ class Browser:
             # a browser left behind by a session that could not quit is in chromedriver's process group
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
+            self.process = None  # a second close must not signal a group whose number may be reused by then
         if self._client is not None:
             self._client.close()
             self._client = None
         if self.profile is not None:
             shutil.rmtree(self.profile, ignore_errors=True)
+            self.profile = None
 
     # --- what a person does -----------------------------------------------------------------------
 
