@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import html
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,8 +24,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from tests import webdriver
 from tests.browser import png_stats
-from tests.webdriver import Browser, BrowserUnavailable, WebDriverError, ensure_chromedriver
+from tests.webdriver import Browser, BrowserUnavailable, WebDriverError, ensure_chromedriver, free_port
 
 ARTIFACTS = Path(os.environ.get("AIRFLOW_ALERTER_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
 QUESTION = "Deploy release 42 to production?"
@@ -244,6 +246,25 @@ def test_leaving_the_block_after_a_failure_ends_chromedriver_its_browser_and_pro
     assert process is not None and process.poll() is not None
     assert profile is not None and not profile.exists()
     assert _live_members_of_group(process.pid) == []
+
+
+def test_a_port_taken_between_choosing_and_binding_it_is_given_up_for_another(
+    chromedriver: str, monkeypatch: pytest.MonkeyPatch, email_html: Path
+) -> None:
+    chosen: list[int] = []
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+
+        def first_the_taken_one() -> int:
+            chosen.append(free_port() if chosen else taken.getsockname()[1])
+            return chosen[-1]
+
+        monkeypatch.setattr(webdriver, "free_port", first_the_taken_one)
+        with Browser() as browser:
+            browser.open_html_file(email_html)
+            assert LINK_TEXT in browser.text()
+        assert len(chosen) == 2 and chosen[0] == taken.getsockname()[1]
 
 
 def test_without_chromedriver_and_with_installs_off_the_reason_says_so(

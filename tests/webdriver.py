@@ -120,23 +120,35 @@ class Browser:
         self.close()
 
     def _start_driver(self, driver: str) -> None:
+        """Start chromedriver on a free port and wait until it is ready; another port if that one was taken."""
+        for _ in range(3):
+            if self._launch_driver(driver, free_port()):
+                return
+            assert self.process is not None
+            if "Address already in use" not in self._log():
+                break
+        assert self.process is not None
+        raise WebDriverError("start chromedriver", "exited", f"exit {self.process.returncode}: {self._log()}")
+
+    def _launch_driver(self, driver: str, port: int) -> bool:
+        """True once chromedriver on ``port`` is ready; False when it exited first (its log says why)."""
         assert self.profile is not None
-        port = free_port()
-        log = (self.profile / "chromedriver.log").open("wb")
-        # its own process group, so that closing can end the browsers it started along with it
-        self.process = subprocess.Popen(
-            [driver, f"--port={port}"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
+        if self._client is not None:
+            self._client.close()
+        with (self.profile / "chromedriver.log").open("wb") as log:
+            # its own process group, so that closing can end the browsers it started along with it
+            self.process = subprocess.Popen(
+                [driver, f"--port={port}"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         # trust_env=False: chromedriver is on the loopback; no proxy from the environment may stand between
         self._client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=self.timeout + 10, trust_env=False)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise WebDriverError("start chromedriver", "exited", f"exit {self.process.returncode}: {self._log()}")
+                return False
             try:
-                if self._client.get("/status").json()["value"].get("ready"):
-                    return
+                if self._client.get("/status", timeout=1).json()["value"].get("ready"):
+                    return True
             except (httpx.TransportError, ValueError):
                 pass  # not listening yet
             time.sleep(0.05)
@@ -169,11 +181,13 @@ class Browser:
             # a browser left behind by a session that could not quit is in chromedriver's process group
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
+            self.process = None  # a second close must not signal a group whose number may be reused by then
         if self._client is not None:
             self._client.close()
             self._client = None
         if self.profile is not None:
             shutil.rmtree(self.profile, ignore_errors=True)
+            self.profile = None
 
     # --- what a person does -----------------------------------------------------------------------
 
@@ -268,6 +282,8 @@ class Browser:
         return value
 
     def _log(self) -> str:
+        """chromedriver's last two lines of output, on one line: the reason it gives when it stops."""
         assert self.profile is not None
         log = self.profile / "chromedriver.log"
-        return log.read_text(errors="replace").strip()[-500:] if log.exists() else "no log"
+        lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+        return " | ".join(line.strip() for line in lines[-2:])[-500:] or "no output"
