@@ -6,6 +6,7 @@ Read with plain imaplib, so these tests prove the servers, not our client.
 from __future__ import annotations
 
 import imaplib
+import os
 import smtplib
 import uuid
 from email.message import EmailMessage
@@ -115,7 +116,7 @@ def test_clear_empties_the_inbox(mailboxes: MailSystem) -> None:
 
 def test_without_root_the_install_is_unavailable_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mail_install, "BINARIES", (Path("/nonexistent/postfix"),))
-    monkeypatch.setattr(mail_install.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
 
     with pytest.raises(mail_install.MailSystemUnavailable, match="/nonexistent/postfix missing and not root"):
         mail_install.ensure_installed()

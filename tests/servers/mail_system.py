@@ -289,6 +289,15 @@ class MailSystem:
             ssl_cert = <{self.ca_file}
             ssl_key = <{self.root}/tls/key.pem
             auth_mechanisms = plain login
+            # a test's wrong password must not slow the next test's login: no failure delay, and no auth
+            # penalty (it counts failures per client IP, every test logs in from 127.0.0.1, and the next
+            # login waits up to 15 s); Dovecot's documented way off is an unreachable penalty socket
+            auth_failure_delay = 0
+            service anvil {{
+              unix_listener anvil-auth-penalty {{
+                mode = 0
+              }}
+            }}
             passdb {{
               driver = passwd-file
               args = {users}
