@@ -9,9 +9,12 @@ The end of the run prints what installing and starting cost.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
+from airflow_alerter.alerters.imap import ImapSettings
 from tests.plugins.secrets import register_secret
 from tests.servers.mail_install import MailSystemUnavailable, ensure_installed
 from tests.servers.mail_system import MailSystem
@@ -44,3 +47,25 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"mail system: install {_TIMINGS.get('install', 0.0):.1f} s (0 when already installed), "
             f"Postfix + Dovecot start {_TIMINGS.get('start', 0.0):.1f} s")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartTLSSettings(ImapSettings):
+    """Settings that speak STARTTLS on any port: Dovecot's STARTTLS port here is a free one, not 143.
+
+    Only the choice moves (``port == 143`` is a unit test of its own); the STARTTLS path the client
+    then takes is the real one, against the real server.
+    """
+
+    @property
+    def starttls(self) -> bool:
+        return True
+
+
+def imap_settings(system: MailSystem, user: str = "alerter@example.test", *, starttls: bool = False,
+                  **overrides: Any) -> ImapSettings:
+    """Settings of the package's IMAP client that reach ``user``'s INBOX, trusting Dovecot's certificate."""
+    port = system.imap_starttls_port if starttls else system.imap_tls_port
+    values: dict[str, Any] = {"host": system.imap_host, "port": port, "login": user, "password": system.users[user],
+                              "ssl_ca_file": system.ca_file, "timeout": 5.0, **overrides}
+    return StartTLSSettings(**values) if starttls else ImapSettings(**values)
