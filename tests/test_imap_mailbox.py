@@ -353,3 +353,36 @@ def test_mail_the_server_reported_during_another_command_still_ends_the_wait(mai
         assert mailbox.wait_for_mail(timeout=5)
 
     assert time.monotonic() - started < 0.5
+
+
+class FakeSocket:
+    """Hands out chunks as recv() would; a TimeoutError in the list is raised in its turn."""
+
+    def __init__(self, *chunks: bytes | BaseException) -> None:
+        self.chunks = list(chunks)
+
+    def recv(self, size: int) -> bytes:
+        chunk = self.chunks.pop(0) if self.chunks else b""
+        if isinstance(chunk, BaseException):
+            raise chunk
+        return chunk
+
+
+def test_a_read_timeout_loses_no_byte_already_received() -> None:
+    reader = imap._SocketReader()
+    sock = FakeSocket(b"* 3 EXI", TimeoutError("timed out"), b"STS\r\n")
+
+    with pytest.raises(TimeoutError):
+        reader.readline(sock)
+
+    assert reader.readline(sock) == b"* 3 EXISTS\r\n"
+
+
+def test_bytes_sent_before_starttls_are_never_read_as_if_they_came_over_tls() -> None:
+    reader = imap._SocketReader()
+    plaintext = FakeSocket(b"A1 OK Begin TLS now\r\n* CAPABILITY IMAP4rev1 injected\r\n")
+    assert reader.readline(plaintext) == b"A1 OK Begin TLS now\r\n"
+
+    over_tls = FakeSocket(b"* CAPABILITY IMAP4rev1 IDLE\r\n")  # imaplib put the TLS socket in place
+
+    assert reader.readline(over_tls) == b"* CAPABILITY IMAP4rev1 IDLE\r\n"
