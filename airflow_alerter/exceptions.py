@@ -11,6 +11,7 @@ AlerterError                          root: ``except AlerterError`` catches all 
 ├── AlerterDeliveryError              a message was not delivered; the reason, never a secret
 │   └── OutOfTime (TimeoutError)      still sending when a callback's time ran out
 ├── AskNotSupported (NotImplementedError)   the flavor posts but cannot carry an answer back
+├── ImapError                         a mailbox could not be read (smtp_email's answers by reply)
 └── CommandError                      an expected failure of the ``airflow-alerter`` command
 ```
 
@@ -36,6 +37,7 @@ __all__ = [
     "FlavorError",
     "FlavorLoadError",
     "FlavorRegistrationError",
+    "ImapError",
     "OutOfTime",
     "RegistryFileError",
     "UnknownFlavorError",
@@ -88,6 +90,18 @@ class AskNotSupported(AlerterError, NotImplementedError):
     def __init__(self, flavor: str) -> None:
         super().__init__(f"The {flavor!r} alerter flavor cannot ask questions (post only).")
         self.flavor = flavor
+
+
+class ImapError(AlerterError):
+    """Reading a mailbox over IMAP failed: refused, TLS, login, folder, a command, or the connection broke.
+
+    The message names the server (``host:port``), the login and the folder, and gives one line of
+    reason; it never holds the password. The facts stay as attributes (:attr:`reason` without them).
+    """
+
+    def __init__(self, reason: str, *, host: str, port: int, login: str, folder: str) -> None:
+        super().__init__(f"IMAP server {host}:{port} (login {login!r}, folder {folder!r}): {reason}")
+        self.reason, self.host, self.port, self.login, self.folder = reason, host, port, login, folder
 
 
 class OutOfTime(AlerterDeliveryError, TimeoutError):

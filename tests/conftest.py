@@ -27,6 +27,7 @@ os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "Z7Vd1xXq0cTq3W3h0sGXoUeQG2u3
 pytest_plugins = [
     "tests.plugins.secrets",
     "tests.plugins.smtp",
+    "tests.plugins.mail",
     "tests.plugins.slack",
     "tests.plugins.discord",
     "tests.plugins.webhook",
