@@ -12,6 +12,7 @@ AlerterError                          root: ``except AlerterError`` catches all 
 │   └── OutOfTime (TimeoutError)      still sending when a callback's time ran out
 ├── AskNotSupported (NotImplementedError)   the flavor posts but cannot carry an answer back
 ├── ImapError                         a mailbox could not be read (smtp_email's answers by reply)
+├── ReplyUnreadable (ValueError)      a reply to an email question cannot be read as an answer
 └── CommandError                      an expected failure of the ``airflow-alerter`` command
 ```
 
@@ -40,6 +41,7 @@ __all__ = [
     "ImapError",
     "OutOfTime",
     "RegistryFileError",
+    "ReplyUnreadable",
     "UnknownFlavorError",
 ]
 
@@ -102,6 +104,10 @@ class ImapError(AlerterError):
     def __init__(self, reason: str, *, host: str, port: int, login: str, folder: str) -> None:
         super().__init__(f"IMAP server {host}:{port} (login {login!r}, folder {folder!r}): {reason}")
         self.reason, self.host, self.port, self.login, self.folder = reason, host, port, login, folder
+
+
+class ReplyUnreadable(AlerterError, ValueError):
+    """A reply that cannot be read as an answer: too large, or without text. Says why, never what it held."""
 
 
 class OutOfTime(AlerterDeliveryError, TimeoutError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tests.plugins.airflow import RunDag
 from tests.plugins.slack import CHANNEL
 from tests.servers.http import Fault
@@ -118,12 +120,15 @@ def test_deferrable_gate_waits_in_the_trigger_and_posts_once(
 
 
 def test_flavor_that_cannot_ask_fails_the_gate_with_a_clear_reason(
-    run_dag: RunDag, smtp_conn: str, read_logs: object
+    run_dag: RunDag, airflow_conn: Callable[..., str], read_logs: object
 ) -> None:
-    result = run_dag(gate_dag().replace('"ml_slack"', '"ops_email"'))
+    airflow_conn("team_chat", "alerter", password="https://chat.example.com/hooks/abc",
+                 extra={"flavor": "webhook", "preset": "mattermost"})
+    result = run_dag(gate_dag().replace('"ml_slack"', '"team_chat"'))
 
     assert result.state_of("approve_deploy") == "failed"
-    reason = "'smtp_email' alerter flavor cannot ask questions (post only). Flavors that can ask: discord, slack."
+    reason = ("'webhook' alerter flavor cannot ask questions (post only). Flavors that can ask: discord, slack, "
+              "smtp_email.")
     assert reason in read_logs()  # type: ignore[operator]
 
 

@@ -186,7 +186,7 @@ def test_flavor_list_shows_name_source_and_whether_it_can_ask(cli: RunCli, examp
 
     assert rows[0] == ["NAME", "SOURCE", "CAN"]
     assert ["jsonl_file", "registry", "file"] in rows
-    assert ["smtp_email", "builtin", "no"] in rows
+    assert ["smtp_email", "builtin", "yes"] in rows and ["webhook", "builtin", "no"] in rows
 
 
 def test_flavor_list_json_is_machine_readable(cli: RunCli, example_flavor_on_path: Path) -> None:
@@ -496,11 +496,15 @@ def test_interrupted_ask_exits_130(team_log: Path) -> None:
     assert (process.returncode, err.strip()) == (130, "airflow-alerter: interrupted")
 
 
-def test_ask_through_a_flavor_that_cannot_ask_is_a_configuration_error(cli: RunCli, smtp_conn: str) -> None:
+def test_ask_through_a_flavor_that_cannot_ask_is_a_configuration_error(
+    cli: RunCli, airflow_conn: Callable[..., str]
+) -> None:
+    airflow_conn("team_chat", "alerter", password="https://chat.example.com/hooks/abc",
+                 extra={"flavor": "webhook", "preset": "mattermost"})
     expect_error(
-        cli("ask", "--conn-id", smtp_conn, "Deploy?"),
+        cli("ask", "--conn-id", "team_chat", "Deploy?"),
         4,
-        "The 'smtp_email' alerter flavor cannot ask questions (post only). Flavors that can ask: ",
+        "The 'webhook' alerter flavor cannot ask questions (post only). Flavors that can ask: ",
     )
 
 

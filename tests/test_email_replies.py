@@ -24,11 +24,11 @@ from airflow_alerter.alerters.email_replies import (
     MAX_REPLY_BYTES,
     MAX_REPLY_PARTS,
     Reply,
-    ReplyUnreadable,
     parse_reply,
     question_tag,
     reply_text,
 )
+from airflow_alerter.exceptions import ReplyUnreadable
 
 QUESTION_ID = "3f9a1c2b7d4e"
 QUESTION_MESSAGE_ID = "q-3f9a1c2b7d4e@alerts.example.com"

@@ -96,8 +96,8 @@ def test_building_ask_not_supported_loads_no_flavor_and_scans_nothing() -> None:
 def test_the_registry_adds_the_flavors_that_can_ask_once() -> None:
     from airflow_alerter.registry import add_ask_hint
 
-    err = AskNotSupported("smtp_email")
+    err = AskNotSupported("webhook")
     add_ask_hint(err)
     add_ask_hint(err)
 
-    assert err.hints == ("Flavors that can ask: discord, slack.",)
+    assert err.hints == ("Flavors that can ask: discord, slack, smtp_email.",)

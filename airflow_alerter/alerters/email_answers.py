@@ -49,7 +49,8 @@ def read_answer(settings: Any, handle: QuestionHandle, options: AskOptions, aler
 
 def _candidate(mailbox: Any, uid: int, require_authenticated: bool) -> Candidate | None:
     """The reply ``uid`` as an answer candidate, or None when it cannot count at all (and why, logged)."""
-    from airflow_alerter.alerters.email_replies import MAX_REPLY_BYTES, ReplyUnreadable, parse_reply
+    from airflow_alerter.alerters.email_replies import MAX_REPLY_BYTES, parse_reply
+    from airflow_alerter.exceptions import ReplyUnreadable
 
     fetched = mailbox.fetch(uid, MAX_REPLY_BYTES)
     if fetched.raw is None:

@@ -85,6 +85,7 @@ from email.policy import default as default_policy
 from html.parser import HTMLParser
 from typing import Any, Literal
 
+from airflow_alerter.exceptions import ReplyUnreadable
 from airflow_alerter.validation import email_address
 
 #: a larger reply is not read at all; a human's reply with its quote is a few kilobytes
@@ -102,10 +103,6 @@ AuthVerdict = Literal["pass", "fail", "none"]
 #: Exception. It guards calls into the email package only, never code of ours, and each guard says
 #: what an unreadable header means (no sender, no tags, automatic, unreadable reply).
 _PARSER_ERRORS = (Exception,)
-
-
-class ReplyUnreadable(ValueError):
-    """A reply that cannot be read as an answer: too large, or without text. Says why, never what it held."""
 
 
 @dataclass(frozen=True)

@@ -366,6 +366,8 @@ class MailSystem:
             # headers stay as the client wrote them (no added Message-Id or Date, no address rewriting):
             # the tests send forged ones on purpose
             local_header_rewrite_clients =
+            # a 10 MB reply must reach the mailbox: the flavor refuses it, not Postfix (default 10240000)
+            message_size_limit = 30000000
             """))
         (directory / "master.cf").write_text(textwrap.dedent(f"""\
             # service type  private unpriv  chroot  wakeup  maxproc command
