@@ -53,3 +53,16 @@ def test_the_pushed_responder_benchmark_runs_and_reports_every_figure() -> None:
     assert sorted(results) == ["click", "gates", "idle", "outage"]
     assert results["outage"]["recorded"] == results["outage"]["answers"]
     assert results["gates"]["calls_per_minute_with_responder"] == 0
+
+
+def test_the_email_answers_benchmark_runs_and_reports_both_ways_of_answering() -> None:
+    import json
+
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "email_answers.py"), "--quick"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    assert results["link"]["trials"] == 2 and results["link"]["confirm_ms"] > 0
+    assert "skipped" in results["reply"] or sorted(results["reply"]) == [
+        "check_ms", "poll_s", "reply_max_s", "reply_s", "trials"]
