@@ -1,8 +1,9 @@
 """The pushed responder: one outbound connection per asking connection, answers recorded as they arrive.
 
-``airflow-alerter responder --conn-id ml_slack --conn-id ops_discord`` holds a Slack Socket Mode
-connection (:mod:`.slack_socket`) or a Discord Gateway connection (:mod:`.discord_gateway`) for each
-named connection, on one asyncio loop. Clicks, replies and reactions are handed to the
+``airflow-alerter responder --conn-id ml_slack --conn-id ops_discord --conn-id ops_email`` holds a
+Slack Socket Mode connection (:mod:`.slack_socket`), a Discord Gateway connection
+(:mod:`.discord_gateway`) or an IMAP session waiting with IDLE (:mod:`.imap_idle`) for each named
+connection, on one asyncio loop. Clicks, replies and reactions are handed to the
 :class:`~airflow_alerter.responder.decisions.Decider` in a worker thread (its calls to Airflow and
 the chat block), so acknowledging the next event never waits for a decision.
 
@@ -73,8 +74,13 @@ def push_connection(conn_id: str, decider: Decider) -> PushConnection:
         from airflow_alerter.responder.discord_gateway import DiscordGatewayConnection
 
         return DiscordGatewayConnection.for_alerter(conn_id, alerter, decider)
+    if alerter.FLAVOR == "smtp_email":
+        from airflow_alerter.responder.imap_idle import ImapIdleConnection
+
+        return ImapIdleConnection.for_alerter(conn_id, alerter, decider)
     raise AlerterConfigError(f"--conn-id {conn_id}: the {alerter.FLAVOR} flavor has no pushed connection "
-                             "(Slack Socket Mode and the Discord Gateway do); run the polling responder for it")
+                             "(Slack Socket Mode, the Discord Gateway and IMAP IDLE do); run the polling responder "
+                             "for it")
 
 
 def identity() -> str:
