@@ -243,3 +243,16 @@ def test_no_page_and_no_log_line_holds_the_secret(
 
     assert_no_secrets(*pages, read_logs(), json.dumps(dict(parse_qs(urlsplit(PAGE).query))),
                       where="the answer pages or the logs")
+
+
+def test_a_replayed_post_changes_nothing(
+    client: TestClient, question: PendingRequest, airflow: AirflowAPIServer
+) -> None:
+    link = token(option=1, recipient=BOB)
+    form = {"t": link, "c": confirm_code(SECRET, link)}
+
+    first, replayed = client.post(PAGE, data=form), client.post(PAGE, data=form)
+
+    assert "your answer is recorded" in first.text
+    assert "Already answered" in replayed.text and f"rejected by {BOB} on email" in replayed.text
+    assert answered(airflow)["chosen_options"] == ["Reject"]
