@@ -196,3 +196,26 @@ def write_section(output: Path, section: str, begin: str, end: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     output.write_text(text, encoding="utf-8")
 
+
+
+def run_sectioned(doc: str, name: str, measure: Callable[[bool], dict[str, Any]],
+                  section: Callable[[dict[str, Any], str], str], begin: str, end: str) -> None:
+    """The command line of a benchmark that writes one section of docs/benchmarks.md.
+
+    ``measure(quick)`` takes the figures (``--quick``: tiny sizes, nothing written); ``section`` renders
+    them with the load average. The figures are printed as JSON either way (the smoke tests read them).
+    """
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the benchmark runs")
+    parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent.parent / "docs" /
+                        "benchmarks.md", help="the report to write the section into (not with --quick)")
+    args = parser.parse_args()
+    os.environ.setdefault("AIRFLOW_HOME", str(Path("/tmp") / f"airflow-alerter-bench-{name}"))
+    load = load_average()
+    results = measure(args.quick)
+    if not args.quick:
+        write_section(args.output, section(results, load), begin, end)
+    print(json.dumps(results))

@@ -18,7 +18,6 @@ Usage: python benchmarks/email_answers.py [--quick]
 
 from __future__ import annotations
 
-import argparse
 import email.policy
 import json
 import os
@@ -194,22 +193,16 @@ def section(results: dict[str, Any], load: str) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    from benchmarks.common import load_average, write_section
+def measure(quick: bool) -> dict[str, Any]:
+    if quick:
+        return {"link": link_latency(2), "reply": reply_latency(1, 1.0)}
+    return {"link": link_latency(25), "reply": reply_latency(8, 2.0)}
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the benchmark runs")
-    parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent.parent / "docs" /
-                        "benchmarks.md", help="the report to write the section into (not with --quick)")
-    args = parser.parse_args()
-    os.environ.setdefault("AIRFLOW_HOME", str(Path("/tmp") / "airflow-alerter-bench-email"))
-    load = load_average()
-    if args.quick:
-        results = {"link": link_latency(2), "reply": reply_latency(1, 1.0)}
-    else:
-        results = {"link": link_latency(25), "reply": reply_latency(8, 2.0)}
-        write_section(args.output, section(results, load), BEGIN, END)
-    print(json.dumps(results))
+
+def main() -> None:
+    from benchmarks.common import run_sectioned
+
+    run_sectioned(__doc__ or "", "email", measure, section, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ Usage: python benchmarks/pushed.py [--quick]
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -275,24 +274,18 @@ def section(results: dict[str, Any], load: str) -> str:
     ])
 
 
-def main() -> None:
-    from benchmarks.common import load_average, write_section
+def measure(quick: bool) -> dict[str, Any]:
+    if quick:
+        return {"click": click_latency(3, 0.5), "idle": idle_cost(20, 2.0), "outage": outage(3, 1.0),
+                "gates": gate_calls(5, 2.0, 0.5)}
+    return {"click": click_latency(25, 10.0), "idle": idle_cost(1000, 60.0), "outage": outage(20, 30.0),
+            "gates": gate_calls(100, 120.0, 60.0)}
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the benchmark runs")
-    parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent.parent / "docs" /
-                        "benchmarks.md", help="the report to write the section into (not with --quick)")
-    args = parser.parse_args()
-    os.environ.setdefault("AIRFLOW_HOME", str(Path("/tmp") / "airflow-alerter-bench-pushed"))
-    load = load_average()
-    if args.quick:
-        results = {"click": click_latency(3, 0.5), "idle": idle_cost(20, 2.0), "outage": outage(3, 1.0),
-                   "gates": gate_calls(5, 2.0, 0.5)}
-    else:
-        results = {"click": click_latency(25, 10.0), "idle": idle_cost(1000, 60.0), "outage": outage(20, 30.0),
-                   "gates": gate_calls(100, 120.0, 60.0)}
-        write_section(args.output, section(results, load), BEGIN, END)
-    print(json.dumps(results))
+
+def main() -> None:
+    from benchmarks.common import run_sectioned
+
+    run_sectioned(__doc__ or "", "pushed", measure, section, BEGIN, END)
 
 
 if __name__ == "__main__":

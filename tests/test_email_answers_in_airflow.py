@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.plugins.airflow import AIRFLOW_VERSION, ApiServer, RunDag
+from tests.plugins.airflow import AIRFLOW_VERSION, ApiServer, RunDag, wait_for
 from tests.plugins.secrets import assert_no_secrets, register_secret
 from tests.servers.smtp import LocalSMTPServer, ReceivedEmail
 
@@ -61,17 +60,8 @@ def email_conn(api_server: ApiServer, airflow_conn: Callable[..., str], smtp_ser
     api_server.call("DELETE", "/connections/ops_email", expect=(204, 404))
 
 
-def _wait_for(what: str, found: Callable[[], Any], timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := found():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"no {what} within {timeout} s")
-
-
 def _question_to(smtp_server: LocalSMTPServer, address: str) -> ReceivedEmail:
-    return _wait_for(f"question email to {address}", lambda: next(
+    return wait_for(f"question email to {address}", lambda: next(
         (r for r in smtp_server.received if r.rcpt_tos == [address] and "[ref:" in str(r.message["Subject"])), None))
 
 
@@ -112,7 +102,7 @@ def test_a_person_follows_the_approve_link_in_chromium_confirms_and_the_request_
 
     def open_the_email_and_approve() -> None:
         question = _question_to(smtp_server, ALICE)
-        _wait_for("pending request", lambda: _pending(api_server))
+        wait_for("pending request", lambda: _pending(api_server))
         email_file = tmp_path / "question.html"
         email_file.write_text(question.part("html") or "", encoding="utf-8")
         try:
@@ -145,7 +135,7 @@ def test_a_person_follows_the_approve_link_in_chromium_confirms_and_the_request_
     assert "Thank you: your answer is recorded" in seen["result_page"]
     assert f"approved by {ALICE} on email" in seen["result_page"]
     assert (result.state_of("approve"), result.state_of("release")) == ("success", "success")
-    outcome = _wait_for("outcome email", lambda: next(
+    outcome = wait_for("outcome email", lambda: next(
         (r for r in smtp_server.received if str(r.message["Subject"]).startswith("Re: ")), None), timeout=30)
     assert outcome.rcpt_tos == [ALICE, BOB] and f"Approved by {ALICE} (email)" in (outcome.part("plain") or "")
     assert api_server.log is not None
@@ -161,7 +151,7 @@ def test_fetching_every_link_as_a_scanner_does_decides_nothing(
 
     def scan_then_answer_in_airflow() -> None:
         questions = [_question_to(smtp_server, address) for address in (ALICE, BOB)]
-        _wait_for("pending request", lambda: _pending(api_server))
+        wait_for("pending request", lambda: _pending(api_server))
         links = [url for question in questions for url in _answer_links(question.part("html") or "")]
         seen["statuses"] = [httpx.get(url, timeout=30, follow_redirects=True).status_code for url in links * 2]
         seen["still_pending"] = _pending(api_server)

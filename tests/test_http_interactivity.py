@@ -28,7 +28,7 @@ from airflow_alerter.plugins import interactivity
 from airflow_alerter.plugins.interactivity import ReplayCache, api_base_url, build_app
 from airflow_alerter.responder.decisions import Click, Outcome, Verdict
 from airflow_alerter.responder.discord_events import click_from_interaction
-from tests.plugins.airflow import AIRFLOW_VERSION, ApiServer, RunDag
+from tests.plugins.airflow import AIRFLOW_VERSION, ApiServer, RunDag, wait_for
 from tests.plugins.discord import DISCORD_CHANNEL as DISCORD_STAND_IN_CHANNEL
 from tests.plugins.secrets import assert_no_secrets, register_secret
 from tests.plugins.slack import CHANNEL
@@ -430,15 +430,6 @@ APPROVAL_DAG = """
 """
 
 
-def _wait_for(what: str, found: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := found():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"no {what} within {timeout} s")
-
-
 @pytest.mark.skipif(AIRFLOW_VERSION < (3, 3), reason="HITL tasks park in awaiting_input from Airflow 3.3 on")
 def test_a_signed_click_posted_to_the_api_server_resolves_the_request_an_unsigned_one_does_not(
     run_dag: RunDag, slack_api: SlackAPIServer, api_server: ApiServer, airflow_conn: Callable[..., str],
@@ -453,8 +444,8 @@ def test_a_signed_click_posted_to_the_api_server_resolves_the_request_an_unsigne
     url = f"{api_server.url}/alerter/slack/http_slack/interactions"
     seen: dict[str, Any] = {}
     def click_from_outside() -> None:
-        ts = _wait_for("question", lambda: [m["ts"] for m in slack_api.questions(CHANNEL)])[-1]
-        _wait_for("pending request", lambda: api_server.call(
+        ts = wait_for("question", lambda: [m["ts"] for m in slack_api.questions(CHANNEL)])[-1]
+        wait_for("pending request", lambda: api_server.call(
             "GET", "/variables?variable_key_pattern=airflow_alerter.hitl")["total_entries"])
         record = "/dags/publish_report_http/dagRuns/~/hitlDetails"
         body = block_actions(ts=ts)
@@ -465,7 +456,7 @@ def test_a_signed_click_posted_to_the_api_server_resolves_the_request_an_unsigne
         started = time.monotonic()
         signed = httpx.post(url, content=body, headers=slack_signed(body), timeout=30)
         seen["answered_in"] = time.monotonic() - started
-        _wait_for("recorded answer", lambda: api_server.call("GET", record)["hitl_details"][0]["response_received"])
+        wait_for("recorded answer", lambda: api_server.call("GET", record)["hitl_details"][0]["response_received"])
         seen["recorded_in"] = time.monotonic() - started
         seen["statuses"] = (unsigned.status_code, forged.status_code, signed.status_code)
         seen["bodies"] = [unsigned.text, forged.text, signed.text]
@@ -509,8 +500,8 @@ def test_a_signed_discord_click_posted_to_the_api_server_resolves_the_request_an
     url = f"{api_server.url}/alerter/discord/http_discord/interactions"
     seen: dict[str, Any] = {}
     def click_from_outside() -> None:
-        question = _wait_for("question", lambda: discord_api.questions(DISCORD_CHANNEL))[-1]
-        _wait_for("pending request", lambda: api_server.call(
+        question = wait_for("question", lambda: discord_api.questions(DISCORD_CHANNEL))[-1]
+        wait_for("pending request", lambda: api_server.call(
             "GET", "/variables?variable_key_pattern=airflow_alerter.hitl")["total_entries"])
         body = json.dumps({**button_interaction(), "message": {"id": question["id"]}}).encode()
         refused = httpx.post(url, content=body, headers=discord_signed(Ed25519PrivateKey.generate(), body))

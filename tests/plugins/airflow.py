@@ -252,6 +252,18 @@ def api_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         log.close()
 
 
+def wait_for(what: str, found: Callable[[], Any], timeout: float = 60) -> Any:
+    """What ``found()`` returns once it is truthy (polled every 0.2 s); AssertionError naming ``what`` at timeout."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := found():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"no {what} within {timeout} s")
+
+
 @pytest.fixture
 def in_background() -> Iterator[Callable[[Callable[[], Any]], None]]:
     """Run an outside party (a REST client, the responder) beside ``dag.test()``; its errors fail the test."""
