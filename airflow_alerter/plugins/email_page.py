@@ -94,7 +94,8 @@ class EmailAnswers:
 
         return _key(_alerter(conn_id, "smtp_email"), "signing_secret")
 
-    def _link(self, conn_id: str, token: str) -> AnswerLink | Page:
+    def _link(self, conn_id: str, token: str) -> tuple[AnswerLink, str] | Page:
+        """The link ``token`` stands for and the connection's secret that checked it, or the page refusing it."""
         secret = self._secret(conn_id)
         if secret is None:
             log.warning("Email answer link for connection %r refused: no smtp_email connection with the extra "
@@ -102,7 +103,7 @@ class EmailAnswers:
             return Page("This link cannot be answered here", "This deployment makes no answer links for this "
                         "connection.", 404)
         try:
-            return read_link(secret, token, self.shared.clock())
+            return read_link(secret, token, self.shared.clock()), secret
         except LinkRefused as err:
             log.info("Email answer link for connection %r refused: %s", conn_id, err.problem.value)
             return Page("This link cannot be used", f"Nothing was changed: {err}.", REFUSED_STATUS[err.problem])
@@ -150,9 +151,10 @@ class EmailAnswers:
 
     def show(self, conn_id: str, token: str, action: str) -> Page:
         """GET: the confirmation page (or why there is none). Never decides."""
-        link = self._link(conn_id, token)
-        if isinstance(link, Page):
-            return link
+        checked = self._link(conn_id, token)
+        if isinstance(checked, Page):
+            return checked
+        link, secret = checked
         pending = self._pending(conn_id, link)
         if isinstance(pending, Page):
             return pending
@@ -161,7 +163,6 @@ class EmailAnswers:
                                   "have. Nothing was changed.", 400)
         if (answered := self._answered_already(pending)) is not None:
             return answered
-        secret = self._secret(conn_id) or ""
         option = pending.options[link.option]
         form = {"option": option, "recipient": link.recipient, "token": token, "code": confirm_code(secret, token),
                 "action": action, "style": button_style(option) or ""}
@@ -169,10 +170,11 @@ class EmailAnswers:
 
     def decide(self, conn_id: str, token: str, code: str) -> Page:
         """POST: record the answer when the form came from its confirmation page."""
-        link = self._link(conn_id, token)
-        if isinstance(link, Page):
-            return link
-        if not confirm_code_matches(self._secret(conn_id) or "", token, code):
+        checked = self._link(conn_id, token)
+        if isinstance(checked, Page):
+            return checked
+        link, secret = checked
+        if not confirm_code_matches(secret, token, code):
             log.info("Email answer for connection %r refused: the form did not come from its confirmation page",
                      conn_id)
             return Page("This answer was not recorded", "The form did not come from this link's confirmation page. "
