@@ -208,3 +208,17 @@ def test_an_unreachable_imap_server_leaves_the_question_waiting_and_says_why(
     assert result.status is AskStatus.PENDING and "IMAP server 127.0.0.1" in (result.reason or "")
     assert "cannot be read (answer links and Airflow still work)" in caplog.text
     assert_no_secrets(caplog.text, result.model_dump_json(), where="the log or the result")
+
+
+def test_the_connection_check_also_opens_the_replies_mailbox(mailboxes: MailSystem) -> None:
+    ok, reason = asker(mailboxes).test_connection()
+
+    assert ok, reason
+    assert f"replies read from 'INBOX' of '{ALERTER}'" in reason and "(IDLE)" in reason
+
+
+def test_the_connection_check_fails_naming_the_mailbox_when_its_login_is_refused(mailboxes: MailSystem) -> None:
+    ok, reason = asker(mailboxes, imap_password="not-the-password-0x").test_connection()
+
+    assert not ok and "replies cannot be read" in reason and ALERTER in reason
+    assert "not-the-password-0x" not in reason

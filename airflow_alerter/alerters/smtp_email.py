@@ -485,7 +485,31 @@ class SMTPEmailAlerter(BaseAlerter[SMTPEmailAlerterConfig, SMTPEmailAlerterSetti
         except (smtplib.SMTPException, OSError) as err:
             return False, self._failure_reason(err, "could not connect to")
         login = f", logged in as {self._login()!r}" if self.config.password is not None else ""
-        return True, f"connected to {self._where()} ({self.config.security}){login}; NOOP answered {code}"
+        smtp = f"connected to {self._where()} ({self.config.security}){login}; NOOP answered {code}"
+        if not self.reads_replies:
+            return True, smtp
+        ok, imap = self._test_mailbox()
+        return ok, f"{smtp}; {imap}"
+
+    @property
+    def reads_replies(self) -> bool:
+        """Whether the connection names a mailbox for replies (an ``imap_*`` extra); else only its default is tried."""
+        config = self.config
+        return any(value is not None for value in (config.imap_host, config.imap_login, config.imap_password))
+
+    def _test_mailbox(self) -> tuple[bool, str]:
+        """Log in to the replies' mailbox and open its folder: what a check of the answers will do."""
+        from airflow_alerter.alerters.imap import Mailbox
+        from airflow_alerter.exceptions import ImapError
+
+        settings = self.imap_settings()
+        try:
+            with Mailbox(settings) as mailbox:
+                idle = "IDLE" if mailbox.supports_idle else "no IDLE: a responder polls"
+        except ImapError as err:
+            return False, f"replies cannot be read: {err}"
+        where = f"{settings.host}:{settings.port}"
+        return True, f"replies read from {settings.folder!r} of {settings.login!r} at {where} ({idle})"
 
     def _where(self) -> str:
         return f"{self.config.smtp_server}:{self.config.port}"
