@@ -237,7 +237,7 @@ def test_flavor_describe_json_gives_name_type_default_required_secret(cli: RunCl
         "secret": False,
         "description": "",
     }
-    assert described["can_ask"] is False
+    assert described["can_ask"] is True
 
 
 def test_flavor_describe_shows_a_validated_field_by_the_type_a_user_writes(cli: RunCli) -> None:

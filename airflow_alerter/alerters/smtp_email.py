@@ -243,7 +243,7 @@ def _classify_smtp_error(err: BaseException) -> float | None:
 
 
 class SMTPEmailAlerter(BaseAlerter[SMTPEmailAlerterConfig, SMTPEmailAlerterSettings, SMTPEmailAlerterParameters]):
-    """Send alerts as email through any SMTP server (STARTTLS, implicit TLS or plain; AUTH optional)."""
+    """Send alerts and ask questions (signed answer links, replies over IMAP) as email through any SMTP server."""
 
     FLAVOR: ClassVar[str] = "smtp_email"
     CONN_TYPES: ClassVar[tuple[str, ...]] = ("smtp", "email")
