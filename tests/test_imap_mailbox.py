@@ -310,6 +310,45 @@ def test_the_session_goes_on_after_a_wait_and_uid_next_shows_the_new_mail(mailbo
         assert (mailbox.uid_next(), mailbox.search_replies([QUESTION])) == (before + 1, [before])
 
 
+def test_a_long_wait_renews_idle_and_still_sees_the_mail(
+    mailboxes: MailSystem, monkeypatch: pytest.MonkeyPatch, in_background: Callable[[Callable[[], Any]], None]
+) -> None:
+    monkeypatch.setattr(imap, "IDLE_MAX", 0.3)  # 29 minutes in real life; here a few renewals before the mail
+    idles: list[float] = []
+    idle = imap._Connection.idle
+
+    def counted_idle(self: imap._Connection, seconds: float) -> bool:
+        idles.append(seconds)
+        return idle(self, seconds)
+
+    monkeypatch.setattr(imap._Connection, "idle", counted_idle)
+
+    def send_later() -> None:
+        time.sleep(1.0)
+        mailboxes.send(reply("Re: deploy?"), ALICE, [ALERTER])
+
+    with Mailbox(imap_settings(mailboxes)) as mailbox:
+        in_background(send_later)
+
+        assert mailbox.wait_for_mail(timeout=20)
+
+    assert len(idles) >= 3 and max(idles) <= 0.3
+
+
+def test_a_session_the_server_ends_during_the_wait_raises_an_imap_error(
+    mailboxes: MailSystem, in_background: Callable[[Callable[[], Any]], None]
+) -> None:
+    def kick_later() -> None:
+        time.sleep(0.5)
+        mailboxes.kick(ALERTER)
+
+    with Mailbox(imap_settings(mailboxes)) as mailbox:
+        in_background(kick_later)
+
+        with pytest.raises(ImapError, match=r"IDLE failed: connection lost \(\* BYE"):
+            mailbox.wait_for_mail(timeout=20)
+
+
 def test_without_idle_noop_polls_notice_new_mail(
     mailboxes: MailSystem, monkeypatch: pytest.MonkeyPatch, in_background: Callable[[Callable[[], Any]], None]
 ) -> None:

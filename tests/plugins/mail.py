@@ -3,7 +3,8 @@
 ``mail_system`` installs Debian's packages when they are missing and starts a private instance of
 each; where that cannot be done (not root, no apt-get, no network) every test that uses it is
 skipped with the step that failed, never passed. ``mailboxes`` empties every user's INBOX first.
-The end of the run prints what installing and starting cost.
+:func:`imap_settings` gives the package's IMAP client settings for one user (STARTTLS or implicit
+TLS). The end of the run prints what installing and starting cost.
 """
 
 from __future__ import annotations

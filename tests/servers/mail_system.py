@@ -154,6 +154,11 @@ class MailSystem:
                     client.uid("STORE", b",".join(data[0].split()).decode(), "+FLAGS.SILENT", r"(\Deleted)")
                     client.expunge()
 
+    def kick(self, user: str) -> None:
+        """End every IMAP session of ``user`` from the server side (``doveadm kick``: a BYE, then the close)."""
+        subprocess.run(["doveadm", "-c", str(self._dovecot_conf), "kick", user], check=True, capture_output=True,
+                       timeout=30)
+
     @staticmethod
     def _peek(client: imaplib.IMAP4, uid: bytes) -> bytes:
         typ, data = client.uid("FETCH", uid.decode(), "(BODY.PEEK[])")
