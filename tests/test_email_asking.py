@@ -110,3 +110,12 @@ def test_the_outcome_is_mailed_to_every_recipient_in_the_question_thread(smtp_se
     assert outcome.message["References"].split() == handle.extra["message_ids"]
     assert outcome.message["Subject"] == "Re: [Airflow] Deploy model v7?"
     assert re.search(r"✅ Approved by alice@example.test \(email\) at 14:02 UTC", outcome.part("plain") or "")
+
+
+def test_those_copied_get_the_question_without_anyones_links(smtp_server: LocalSMTPServer) -> None:
+    asker(smtp_server).send_question(QUESTION, {**ASKING, "cc": ["lead@example.test"], "bcc": ["audit@example.test"]})
+
+    copies = [received for received in smtp_server.received if received.rcpt_tos == ["lead@example.test",
+                                                                                       "audit@example.test"]]
+    assert len(copies) == 1 and links_in(copies[0].part("html") or "") == []
+    assert all("lead@example.test" not in received.rcpt_tos for received in smtp_server.received[:2])

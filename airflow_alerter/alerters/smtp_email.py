@@ -380,11 +380,12 @@ class SMTPEmailAlerter(BaseAlerter[SMTPEmailAlerterConfig, SMTPEmailAlerterSetti
                    # the Required actions link is shown as a link, not also as a fact
                    "facts": [fact for fact in context["facts"] if fact[1] != options.view_url]}
         message_ids = [f"<airflow-alerter.{question_id}.{number}@{self._domain()}>" for number in range(len(to))]
-        copies = [*(params.cc or []), *(params.bcc or [])] if params else []
         for recipient, message_id in zip(to, message_ids, strict=True):
             links = self._answer_links(question_id, recipient, params, asked_at)
-            email = self._compose({**context, "answers": links}, [recipient], params, message_id)
-            self.send(email, [recipient, *copies])
+            self.send(self._compose({**context, "answers": links}, [recipient], None, message_id), [recipient])
+        if copies := [*(params.cc or []), *(params.bcc or [])] if params else []:
+            # those copied read the question but get no links: a link answers as the recipient it was made for
+            self.send(self._compose(context, to, params), copies)
         return QuestionHandle(flavor=self.FLAVOR, channel="email", message_id=question_id, posted_at=asked_at,
                               extra={"recipients": to, "message_ids": message_ids, "subject": subject,
                                      "title": question.title, "text": question.body[:2000]})
