@@ -222,3 +222,19 @@ def test_the_connection_check_fails_naming_the_mailbox_when_its_login_is_refused
 
     assert not ok and "replies cannot be read" in reason and ALERTER in reason
     assert "not-the-password-0x" not in reason
+
+
+def test_an_unreachable_imap_server_is_warned_about_once_not_at_every_check(
+    mailboxes: MailSystem, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from tests.servers.smtp import free_port
+
+    alerter = asker(mailboxes, imap_port=free_port())
+    handle = alerter.send_question(QUESTION)
+
+    for _ in range(3):
+        alerter.check_answer(handle)
+
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING and "cannot be read" in r.message]) == 1

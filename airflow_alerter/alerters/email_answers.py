@@ -30,8 +30,12 @@ EMAIL_CHANNEL = "email"
 
 
 def read_answer(settings: Any, handle: QuestionHandle, options: AskOptions, alerter_address: str,
-                require_authenticated: bool) -> AskResult:
-    """The first valid reply to the question in ``handle``, or pending."""
+                require_authenticated: bool, warned: bool = False) -> AskResult:
+    """The first valid reply to the question in ``handle``, or pending.
+
+    A mailbox that cannot be read is a warning the first time (``warned`` False), then a debug line:
+    a gate checks every interval, and one warning per outage says it.
+    """
     from airflow_alerter.alerters.email_replies import question_tag
     from airflow_alerter.alerters.imap import Mailbox
 
@@ -41,7 +45,8 @@ def read_answer(settings: Any, handle: QuestionHandle, options: AskOptions, aler
             candidates = [candidate for uid in mailbox.search_replies(refs, question_tag(handle.message_id))
                           if (candidate := _candidate(mailbox, uid, require_authenticated)) is not None]
     except AlerterError as err:
-        log.warning("Replies to the email question cannot be read (answer links and Airflow still work): %s", err)
+        log.log(logging.DEBUG if warned else logging.WARNING,
+                "Replies to the email question cannot be read (answer links and Airflow still work): %s", err)
         return AskResult(status=AskStatus.PENDING, reason=str(err))
     result = weigh(candidates, options, asked_at=handle.posted_at - 1.0, alerter_user=alerter_address.casefold()).result
     return result.model_copy(update={"channel": EMAIL_CHANNEL}) if result.is_final else result

@@ -424,8 +424,13 @@ class SMTPEmailAlerter(BaseAlerter[SMTPEmailAlerterConfig, SMTPEmailAlerterSetti
         """One look at the replies to the question in the IMAP folder; pending when replies cannot be read."""
         from airflow_alerter.alerters.email_answers import read_answer
 
-        return read_answer(self.imap_settings(), handle, self.ask_options(params), self.config.sender_email,
-                           self.config.require_authenticated_replies)
+        result = read_answer(self.imap_settings(), handle, self.ask_options(params), self.config.sender_email,
+                             self.config.require_authenticated_replies, warned=self._mailbox_failing)
+        self._mailbox_failing = result.reason is not None and not result.is_final
+        return result
+
+    #: whether the last check could not read the mailbox (its warning is not repeated at every check)
+    _mailbox_failing: bool = False
 
     def imap_settings(self) -> Any:
         """Where replies are read: the ``imap_*`` extras, each defaulting to its SMTP counterpart."""
